@@ -1,0 +1,35 @@
+/* fill.c: small whole-tensor kernels the device layer itself needs. */
+#include "internal.h"
+
+kcl_status kcl__launch_1d(kcl_context *ctx, cl_kernel kernel, size_t n, const char *name)
+{
+    if (n == 0)
+        return KCL_OK;
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &n, NULL, 0, NULL, NULL);
+    return err ? kcl__fail_cl(ctx, err, name) : KCL_OK;
+}
+
+kcl_status kcl__scale(kcl_context *ctx, kcl_tensor *t, float alpha)
+{
+    if (t->size == 0)
+        return KCL_OK;
+    cl_int err;
+    if (alpha == 0.0f) {
+        /* beta = 0 means C is not read (BLAS): NaNs in it must not survive. */
+        const float zero = 0.0f;
+        err = clEnqueueFillBuffer(ctx->queue, t->storage->mem, &zero, sizeof zero,
+                                  t->offset * sizeof(float), (size_t)t->size * sizeof(float), 0,
+                                  NULL, NULL);
+        return err ? kcl__fail_cl(ctx, err, "clEnqueueFillBuffer") : KCL_OK;
+    }
+    cl_kernel k;
+    kcl_status st = kcl__kernel(ctx, "fill", "scale", &k);
+    if (st)
+        return st;
+    cl_ulong offset = t->offset, n = (cl_ulong)t->size;
+    clSetKernelArg(k, 0, sizeof(cl_mem), &t->storage->mem);
+    clSetKernelArg(k, 1, sizeof offset, &offset);
+    clSetKernelArg(k, 2, sizeof alpha, &alpha);
+    clSetKernelArg(k, 3, sizeof n, &n);
+    return kcl__launch_1d(ctx, k, (size_t)n, "clEnqueueNDRangeKernel(scale)");
+}
