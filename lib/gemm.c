@@ -50,6 +50,32 @@ static kcl_status check_matrix(kcl_context *ctx, const kcl_tensor *t, char which
     return KCL_OK;
 }
 
+/* kcl's own kernel (cl/gemm.cl), for offline mode where CLBlast cannot compile. */
+static kcl_status gemm_direct(kcl_context *ctx, kcl_transpose trans_a, kcl_transpose trans_b,
+                              float alpha, const kcl_tensor *a, const kcl_tensor *b, float beta,
+                              kcl_tensor *c)
+{
+    cl_kernel kern;
+    kcl_status st = kcl__kernel(ctx, "gemm", "gemm_direct", &kern);
+    if (st)
+        return st;
+    cl_uint m = (cl_uint)c->shape[0], n = (cl_uint)c->shape[1];
+    cl_uint k = (cl_uint)(trans_a ? a->shape[0] : a->shape[1]);
+    cl_ulong a_off = a->offset, b_off = b->offset, c_off = c->offset;
+    cl_ulong a_row = trans_a ? 1 : k, a_col = trans_a ? m : 1;
+    cl_ulong b_row = trans_b ? 1 : n, b_col = trans_b ? k : 1;
+    const void *args[] = {&m, &n, &k, &alpha, &a->storage->mem, &a_off, &a_row, &a_col,
+                          &b->storage->mem, &b_off, &b_row, &b_col, &beta, &c->storage->mem,
+                          &c_off};
+    const size_t sizes[] = {4, 4, 4, 4, sizeof(cl_mem), 8, 8, 8, sizeof(cl_mem), 8, 8, 8, 4,
+                            sizeof(cl_mem), 8};
+    for (cl_uint i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        clSetKernelArg(kern, i, sizes[i], args[i]);
+    size_t global[2] = {n, m};
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, kern, 2, NULL, global, NULL, 0, NULL, NULL);
+    return err ? kcl__fail_cl(ctx, err, "clEnqueueNDRangeKernel(gemm_direct)") : KCL_OK;
+}
+
 kcl_status kcl_gemm(kcl_context *ctx, kcl_transpose trans_a, kcl_transpose trans_b, float alpha,
                     const kcl_tensor *a, const kcl_tensor *b, float beta, kcl_tensor *c)
 {
@@ -77,6 +103,8 @@ kcl_status kcl_gemm(kcl_context *ctx, kcl_transpose trans_a, kcl_transpose trans
         /* CLBlast refuses k = 0; the product is then beta * C. */
         return kcl__scale(ctx, c, beta);
     }
+    if (ctx->offline)
+        return gemm_direct(ctx, trans_a, trans_b, alpha, a, b, beta, c);
     cl_command_queue queue = ctx->queue;
     CLBlastStatusCode code = CLBlastSgemm(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,

@@ -10,7 +10,7 @@ rc=$?
 if [ -s "$log" ]; then
     echo "# Oclgrind reported errors:" >&2
     sed 's/^/# /' "$log" >&2
-    echo "not ok - Oclgrind reported errors (see above)"
+    echo "Bail out! Oclgrind reported errors (see above)"
     [ "$rc" -eq 0 ] && rc=1
 fi
 exit "$rc"
