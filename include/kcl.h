@@ -199,13 +199,300 @@ kcl_context *kcl_tensor_context(const kcl_tensor *t);
 
 /* ------------------------------------------------------------------- GEMM -- */
 
-typedef enum kcl_transpose { KCL_NO_TRANS = 0, KCL_TRANS = 1 } kcl_transpose;
+typedef enum kcl_trans { KCL_NO_TRANS = 0, KCL_TRANS = 1 } kcl_trans;
 
 /* C = alpha * op(A) * op(B) + beta * C on row-major rank-2 tensors, through
  * CLBlast. op(A) is m x k, op(B) is k x n, C is m x n. Asynchronous. */
-kcl_status kcl_gemm(kcl_context *ctx, kcl_transpose trans_a, kcl_transpose trans_b,
+kcl_status kcl_gemm(kcl_context *ctx, kcl_trans trans_a, kcl_trans trans_b,
                     float alpha, const kcl_tensor *a, const kcl_tensor *b,
                     float beta, kcl_tensor *c);
+
+/* ----------------------------------------------------------- initializers -- */
+
+/* Keras 3's weight initializers (keras.initializers), with its arguments and
+ * defaults, generated on the device:
+ *
+ *     kcl_initializer w = kcl_init_he_normal(.seed = 42);
+ *     kcl_initialize(ctx, &w, kernel);                        // fills the tensor
+ *     kcl_initializer b;
+ *     kcl_initializer_by_name(ctx, "zeros", &b);
+ *
+ * Reproducible: random values come from Philox-4x32-10 and element i of a tensor
+ * depends only on (seed, i), computed with correctly rounded float operations
+ * only, so a seeded initializer gives the same bits on every OpenCL device, and
+ * on every call (as Keras 3 with an integer seed). seed 0 means unseeded
+ * (Keras' None): each call then draws a fresh seed from the system.
+ *
+ * As everywhere in kcl a zero field means Keras' default, so a field cannot be
+ * set to exactly 0 where 0 is not the default (use kcl_init_zeros/constant).
+ * The kcl_init_* macros take designated fields: kcl_init_random_normal(.stddev
+ * = 0.1f, .seed = 7). Each kind reads only the fields listed by its enum entry. */
+
+typedef enum kcl_init_kind {
+    KCL_INIT_DEFAULT = 0,        /* the default of where it is used: a layer's kernel
+                                    glorot_uniform, its bias zeros; kcl_initialize
+                                    alone treats it as glorot_uniform */
+    KCL_INIT_ZEROS,              /* "zeros" */
+    KCL_INIT_ONES,               /* "ones" */
+    KCL_INIT_CONSTANT,           /* "constant": value */
+    KCL_INIT_RANDOM_NORMAL,      /* "random_normal": mean, stddev, seed */
+    KCL_INIT_RANDOM_UNIFORM,     /* "random_uniform": minval, maxval, seed */
+    KCL_INIT_TRUNCATED_NORMAL,   /* "truncated_normal": mean, stddev, seed; values
+                                    beyond 2 stddev from the mean are redrawn */
+    KCL_INIT_VARIANCE_SCALING,   /* "variance_scaling": scale, mode, distribution, seed */
+    KCL_INIT_GLOROT_NORMAL,      /* "glorot_normal": seed; VarianceScaling(1, fan_avg, truncated_normal) */
+    KCL_INIT_GLOROT_UNIFORM,     /* "glorot_uniform": seed; VarianceScaling(1, fan_avg, uniform) */
+    KCL_INIT_HE_NORMAL,          /* "he_normal": seed; VarianceScaling(2, fan_in, truncated_normal) */
+    KCL_INIT_HE_UNIFORM,         /* "he_uniform": seed; VarianceScaling(2, fan_in, uniform) */
+    KCL_INIT_LECUN_NORMAL,       /* "lecun_normal": seed; VarianceScaling(1, fan_in, truncated_normal) */
+    KCL_INIT_LECUN_UNIFORM,      /* "lecun_uniform": seed; VarianceScaling(1, fan_in, uniform) */
+    KCL_INIT_IDENTITY,           /* "identity": gain; rank-2 tensors only, gain * eye(rows, cols) */
+    KCL_INIT_ORTHOGONAL,         /* "orthogonal": gain, seed; rank >= 2 */
+    KCL_INIT_CUSTOM,             /* fn, user */
+    KCL_INIT_KIND_COUNT_
+} kcl_init_kind;
+
+/* VarianceScaling's n: fan_in, fan_out or their mean (see kcl_compute_fans). */
+typedef enum kcl_fan_mode { KCL_FAN_IN = 0, KCL_FAN_OUT, KCL_FAN_AVG } kcl_fan_mode;
+
+typedef enum kcl_init_distribution {
+    KCL_DIST_TRUNCATED_NORMAL = 0,   /* stddev sqrt(scale / n) after truncation at 2 sigma */
+    KCL_DIST_UNTRUNCATED_NORMAL,     /* stddev sqrt(scale / n) */
+    KCL_DIST_UNIFORM                 /* [-limit, limit), limit = sqrt(3 scale / n) */
+} kcl_init_distribution;
+
+/* A custom initializer: fill values (the tensor's element count, row-major,
+ * zero on entry) for the given shape; kcl uploads them. Return KCL_OK, or a
+ * status that kcl_initialize passes on. */
+typedef kcl_status (*kcl_init_fn)(float *values, int rank, const int64_t *shape, void *user);
+
+typedef struct kcl_initializer {
+    kcl_init_kind kind;
+    float value;                 /* Constant's value; default 0 */
+    float mean;                  /* RandomNormal, TruncatedNormal; default 0 */
+    float stddev;                /* RandomNormal, TruncatedNormal; 0 means 0.05; >= 0 */
+    float minval, maxval;        /* RandomUniform's [minval, maxval); both 0 means
+                                    [-0.05, 0.05), else taken as given: .maxval = 1
+                                    alone is [0, 1). minval <= maxval */
+    float scale;                 /* VarianceScaling; 0 means 1; > 0 */
+    float gain;                  /* Identity, Orthogonal; 0 means 1 */
+    kcl_fan_mode mode;           /* VarianceScaling; default KCL_FAN_IN */
+    kcl_init_distribution distribution;  /* VarianceScaling; default truncated normal */
+    uint64_t seed;               /* 0: unseeded, a fresh seed at each call */
+    kcl_init_fn fn;              /* KCL_INIT_CUSTOM's callback */
+    void *user;                  /* passed to fn */
+} kcl_initializer;
+
+/* One constructor per initializer; the arguments are designated fields. */
+#define kcl_init_zeros(...)             ((kcl_initializer){.kind = KCL_INIT_ZEROS, __VA_ARGS__})
+#define kcl_init_ones(...)              ((kcl_initializer){.kind = KCL_INIT_ONES, __VA_ARGS__})
+#define kcl_init_constant(...)          ((kcl_initializer){.kind = KCL_INIT_CONSTANT, __VA_ARGS__})
+#define kcl_init_random_normal(...)     ((kcl_initializer){.kind = KCL_INIT_RANDOM_NORMAL, __VA_ARGS__})
+#define kcl_init_random_uniform(...)    ((kcl_initializer){.kind = KCL_INIT_RANDOM_UNIFORM, __VA_ARGS__})
+#define kcl_init_truncated_normal(...)  ((kcl_initializer){.kind = KCL_INIT_TRUNCATED_NORMAL, __VA_ARGS__})
+#define kcl_init_variance_scaling(...)  ((kcl_initializer){.kind = KCL_INIT_VARIANCE_SCALING, __VA_ARGS__})
+#define kcl_init_glorot_normal(...)     ((kcl_initializer){.kind = KCL_INIT_GLOROT_NORMAL, __VA_ARGS__})
+#define kcl_init_glorot_uniform(...)    ((kcl_initializer){.kind = KCL_INIT_GLOROT_UNIFORM, __VA_ARGS__})
+#define kcl_init_he_normal(...)         ((kcl_initializer){.kind = KCL_INIT_HE_NORMAL, __VA_ARGS__})
+#define kcl_init_he_uniform(...)        ((kcl_initializer){.kind = KCL_INIT_HE_UNIFORM, __VA_ARGS__})
+#define kcl_init_lecun_normal(...)      ((kcl_initializer){.kind = KCL_INIT_LECUN_NORMAL, __VA_ARGS__})
+#define kcl_init_lecun_uniform(...)     ((kcl_initializer){.kind = KCL_INIT_LECUN_UNIFORM, __VA_ARGS__})
+#define kcl_init_identity(...)          ((kcl_initializer){.kind = KCL_INIT_IDENTITY, __VA_ARGS__})
+#define kcl_init_orthogonal(...)        ((kcl_initializer){.kind = KCL_INIT_ORTHOGONAL, __VA_ARGS__})
+/* kcl_init_custom(my_fill, &my_data) */
+#define kcl_init_custom(callback, data) \
+    ((kcl_initializer){.kind = KCL_INIT_CUSTOM, .fn = (callback), .user = (data)})
+
+/* Keras' defaults for layers: glorot_uniform for kernels, zeros for biases. */
+kcl_initializer kcl_default_kernel_initializer(void);
+kcl_initializer kcl_default_bias_initializer(void);
+
+/* The initializer Keras names `name` (keras.initializers.get), with default
+ * arguments: "zeros", "ones", "constant", "random_normal", "random_uniform",
+ * "truncated_normal", "variance_scaling", "glorot_normal", "glorot_uniform",
+ * "he_normal", "he_uniform", "lecun_normal", "lecun_uniform", "identity",
+ * "orthogonal"; also Keras' class names ("HeNormal") and aliases ("normal",
+ * "uniform", "zero", "one"). Case-sensitive, as Keras. An unknown name is
+ * KCL_ERR_NAME, with the valid names in the message. */
+kcl_status kcl_initializer_by_name(kcl_context *ctx, const char *name, kcl_initializer *out);
+/* Keras' name of a kind ("he_normal"); "custom", "default"; never NULL. */
+const char *kcl_initializer_name(kcl_init_kind kind);
+
+/* Checks the arguments without a tensor (what Keras checks in the constructor):
+ * KCL_ERR_ARGUMENT for a negative stddev, minval > maxval, scale < 0, an
+ * unknown kind, mode or distribution, a custom kind without fn, NaNs. */
+kcl_status kcl_initializer_check(kcl_context *ctx, const kcl_initializer *init);
+
+/* Fills t as init says (NULL init: KCL_INIT_DEFAULT). Asynchronous, except
+ * Orthogonal (QR on the host) and custom initializers, which wait for the
+ * device. KCL_ERR_SHAPE: Identity on a tensor of rank other than 2, Orthogonal
+ * on rank < 2. */
+kcl_status kcl_initialize(kcl_context *ctx, const kcl_initializer *init, kcl_tensor *t);
+
+/* Keras' compute_fans: rank 0 -> (1, 1); rank 1 -> (shape[0], shape[0]);
+ * rank 2 -> (shape[0], shape[1]); higher ranks (convolution kernels, ...,
+ * in, out) -> (shape[-2] * r, shape[-1] * r) with r the product of the others. */
+void kcl_compute_fans(int rank, const int64_t *shape, double *fan_in, double *fan_out);
+
+/* The raw generator, on the device: out = Philox-4x32-10(counter, key), as
+ * Random123's philox4x32_R(10, ...). For known-answer tests; waits. */
+kcl_status kcl_philox4x32_10(kcl_context *ctx, const uint32_t counter[4], const uint32_t key[2],
+                             uint32_t out[4]);
+
+/* ----------------------------------------------------------------- memory -- */
+
+typedef struct kcl_memory_stats {
+    size_t in_use;               /* bytes of device memory held by live tensors */
+    size_t peak;                 /* most in_use since creation or kcl_memory_reset_peak */
+    size_t pooled;               /* bytes kept for reuse by later tensors */
+} kcl_memory_stats;
+
+kcl_status kcl_memory_stats_get(const kcl_context *ctx, kcl_memory_stats *stats);
+void kcl_memory_reset_peak(kcl_context *ctx);
+
+/* -------------------------------------------------------------------- ops -- *
+ * Operations on tensors. Each enqueues its work on the context's in-order
+ * queue and returns at once with a new output tensor (*out), which the caller
+ * frees; nothing waits for the device until a value is read. Errors (shapes
+ * that do not broadcast, axes out of range, tensors of different contexts) are
+ * reported on the context of the first tensor argument.
+ *
+ * Binary operations broadcast as NumPy does: shapes are aligned at their last
+ * dimension and a dimension of 1 stretches to match. Axes count from 0, and a
+ * negative axis counts from the end (-1 is the last). */
+
+kcl_status kcl_add(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+kcl_status kcl_subtract(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+kcl_status kcl_multiply(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+kcl_status kcl_divide(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+kcl_status kcl_maximum(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+kcl_status kcl_minimum(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+/* Comparisons give 1.0 where true and 0.0 where false; not differentiable. */
+kcl_status kcl_equal(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+kcl_status kcl_not_equal(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+kcl_status kcl_greater(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+kcl_status kcl_greater_equal(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+kcl_status kcl_less(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+kcl_status kcl_less_equal(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+
+kcl_status kcl_negative(kcl_tensor *x, kcl_tensor **out);
+kcl_status kcl_square(kcl_tensor *x, kcl_tensor **out);
+kcl_status kcl_sqrt(kcl_tensor *x, kcl_tensor **out);
+kcl_status kcl_exp(kcl_tensor *x, kcl_tensor **out);
+kcl_status kcl_log(kcl_tensor *x, kcl_tensor **out);
+kcl_status kcl_abs(kcl_tensor *x, kcl_tensor **out);
+kcl_status kcl_power(kcl_tensor *x, float exponent, kcl_tensor **out);
+/* x * factor + offset with scalars (no broadcasting tensor needed). */
+kcl_status kcl_scale_shift(kcl_tensor *x, float factor, float offset, kcl_tensor **out);
+kcl_status kcl_clip(kcl_tensor *x, float min_value, float max_value, kcl_tensor **out);
+/* x stretched to shape by the broadcasting rules. */
+kcl_status kcl_broadcast_to(kcl_tensor *x, int rank, const int64_t *shape, kcl_tensor **out);
+
+/* Matrix product of the last two dimensions, batched over the leading ones
+ * (which broadcast): [..., m, k] x [..., k, n] -> [..., m, n]. Rank-1 operands
+ * are promoted as in NumPy's matmul. Through CLBlast. */
+kcl_status kcl_matmul(kcl_tensor *a, kcl_tensor *b, kcl_tensor **out);
+/* x + bias along the last axis; bias has shape [x.shape[-1]]. */
+kcl_status kcl_bias_add(kcl_tensor *x, kcl_tensor *bias, kcl_tensor **out);
+
+/* Shape operations. reshape accepts one -1 dimension, inferred. */
+kcl_status kcl_reshape(kcl_tensor *x, int rank, const int64_t *shape, kcl_tensor **out);
+/* [batch, ...] -> [batch, prod(...)] as Keras' Flatten. */
+kcl_status kcl_flatten(kcl_tensor *x, kcl_tensor **out);
+/* perm lists, for each output axis, the input axis it takes (NULL: reversed). */
+kcl_status kcl_transpose(kcl_tensor *x, const int *perm, kcl_tensor **out);
+kcl_status kcl_concatenate(size_t n, kcl_tensor *const *xs, int axis, kcl_tensor **out);
+/* x[begin[0]:begin[0]+size[0], ...]; a size of -1 takes the rest of that axis. */
+kcl_status kcl_slice(kcl_tensor *x, const int64_t *begin, const int64_t *size, kcl_tensor **out);
+
+/* Reductions over the axes listed (n_axes 0 with axes NULL: every axis). */
+kcl_status kcl_reduce_sum(kcl_tensor *x, size_t n_axes, const int *axes, int keepdims,
+                          kcl_tensor **out);
+kcl_status kcl_reduce_mean(kcl_tensor *x, size_t n_axes, const int *axes, int keepdims,
+                           kcl_tensor **out);
+kcl_status kcl_reduce_max(kcl_tensor *x, size_t n_axes, const int *axes, int keepdims,
+                          kcl_tensor **out);
+/* Index of the largest value along axis (first one on ties), as float values. */
+kcl_status kcl_argmax(kcl_tensor *x, int axis, kcl_tensor **out);
+/* indices (float values holding integers) -> [..., depth] of 0/1; an index
+ * outside [0, depth) gives a row of zeros, as tf.one_hot does. */
+kcl_status kcl_one_hot(kcl_tensor *indices, int depth, kcl_tensor **out);
+/* Rows of params (axis 0) chosen by indices: out shape indices.shape + params.shape[1:].
+ * An index out of range is an error (checked on the device, reported on read). */
+kcl_status kcl_gather(kcl_tensor *params, kcl_tensor *indices, kcl_tensor **out);
+
+/* Numerically stable fused primitives (for the losses).
+ * log(sum(exp(x))) over axis, keepdims as given. */
+kcl_status kcl_logsumexp(kcl_tensor *x, int axis, int keepdims, kcl_tensor **out);
+/* Per-row categorical cross-entropy of softmax(logits) against target
+ * probabilities (same shape [..., classes]): out has shape [...]. */
+kcl_status kcl_softmax_cross_entropy(kcl_tensor *logits, kcl_tensor *target, kcl_tensor **out);
+/* Same with integer class labels (float values) of shape [...]. */
+kcl_status kcl_sparse_softmax_cross_entropy(kcl_tensor *logits, kcl_tensor *labels,
+                                            kcl_tensor **out);
+/* Elementwise binary cross-entropy of sigmoid(logits) against targets. */
+kcl_status kcl_sigmoid_cross_entropy(kcl_tensor *logits, kcl_tensor *target, kcl_tensor **out);
+
+/* ------------------------------------------------------------ activations -- */
+
+/* Arguments of the parameterised activations; zero means Keras' default. */
+typedef struct kcl_activation_args {
+    float negative_slope;        /* relu: 0; leaky_relu: 0 means 0.2 */
+    float max_value;             /* relu: 0 means none */
+    float threshold;             /* relu: 0; soft_shrink, hard_shrink: 0 means 0.5;
+                                    threshold: the threshold (0 is 0) */
+    float default_value;         /* threshold: the value below it */
+    float alpha;                 /* elu, celu: 0 means 1 */
+    float b;                     /* squareplus: 0 means 4 */
+    int approximate;             /* gelu: nonzero for the tanh form */
+    int axis;                    /* softmax, log_softmax, glu, sparsemax: 0 means -1 (the
+                                    last axis); write -rank for the first */
+} kcl_activation_args;
+
+/* Applies a Keras activation by name: "relu", "leaky_relu", "relu6", "elu",
+ * "selu", "celu", "gelu", "sigmoid", "hard_sigmoid", "log_sigmoid", "tanh",
+ * "hard_tanh", "tanh_shrink", "softmax", "log_softmax", "softplus", "softsign",
+ * "silu" (= "swish"), "hard_silu" (= "hard_swish"), "mish", "exponential",
+ * "linear", "glu", "soft_shrink", "hard_shrink", "sparse_plus", "squareplus",
+ * "threshold", "sparsemax". args NULL: the defaults. An unknown name is
+ * KCL_ERR_NAME with the valid names in the message. */
+kcl_status kcl_activation(kcl_tensor *x, const char *name, const kcl_activation_args *args,
+                          kcl_tensor **out);
+
+/* ----------------------------------------------------- variables and tape -- */
+
+/* A variable is a tensor marked trainable: a recording tape watches it
+ * whenever an operation uses it, as Keras' GradientTape does. */
+kcl_status kcl_tensor_set_trainable(kcl_tensor *t, int trainable);
+int kcl_tensor_trainable(const kcl_tensor *t);
+
+typedef struct kcl_tape kcl_tape;
+
+typedef struct kcl_tape_options {
+    int persistent;              /* nonzero: gradient may be called more than once */
+    int ignore_variables;        /* nonzero: watch only what kcl_tape_watch names
+                                    (Keras' watch_accessed_variables=False) */
+} kcl_tape_options;
+
+/* Starts a tape recording the operations run on ctx from now on, for
+ * gradients later (Keras: `with tf.GradientTape() as tape:`). Several tapes may
+ * record at once (nested tapes give higher-order gradients). */
+kcl_status kcl_tape_begin(kcl_context *ctx, const kcl_tape_options *options, kcl_tape **tape);
+/* Watches a tensor that is not a variable, so gradients with respect to it exist. */
+kcl_status kcl_tape_watch(kcl_tape *tape, kcl_tensor *t);
+/* Stops recording (the end of the `with` block); gradients stay available. */
+kcl_status kcl_tape_stop(kcl_tape *tape);
+/* d target / d sources[i] into grads[i] (new tensors of the sources' shapes;
+ * the caller frees them). A non-scalar target is summed first, as Keras does.
+ * A source the target does not depend on gets zeros. A source neither watched
+ * nor a variable is KCL_ERR_ARGUMENT. A non-persistent tape allows one call. */
+kcl_status kcl_tape_gradient(kcl_tape *tape, kcl_tensor *target, size_t n,
+                             kcl_tensor *const *sources, kcl_tensor **grads);
+/* Stops the tape if needed and releases what it recorded. */
+void kcl_tape_free(kcl_tape *tape);
+
+/* var -= learning_rate * grad, in place on the device (plain SGD). */
+kcl_status kcl_sgd_update(kcl_tensor *var, kcl_tensor *grad, float learning_rate);
 
 #ifdef __cplusplus
 }

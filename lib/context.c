@@ -140,7 +140,9 @@ void kcl_context_free(kcl_context *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
+    kcl__tapes_free(ctx);
     kcl__tensors_free(ctx);
+    kcl__pool_free(ctx);
     kcl__programs_free(ctx);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);

@@ -51,7 +51,7 @@ static kcl_status check_matrix(kcl_context *ctx, const kcl_tensor *t, char which
 }
 
 /* kcl's own kernel (cl/gemm.cl), for offline mode where CLBlast cannot compile. */
-static kcl_status gemm_direct(kcl_context *ctx, kcl_transpose trans_a, kcl_transpose trans_b,
+static kcl_status gemm_direct(kcl_context *ctx, kcl_trans trans_a, kcl_trans trans_b,
                               float alpha, const kcl_tensor *a, const kcl_tensor *b, float beta,
                               kcl_tensor *c)
 {
@@ -76,7 +76,7 @@ static kcl_status gemm_direct(kcl_context *ctx, kcl_transpose trans_a, kcl_trans
     return err ? kcl__fail_cl(ctx, err, "clEnqueueNDRangeKernel(gemm_direct)") : KCL_OK;
 }
 
-kcl_status kcl_gemm(kcl_context *ctx, kcl_transpose trans_a, kcl_transpose trans_b, float alpha,
+kcl_status kcl_gemm(kcl_context *ctx, kcl_trans trans_a, kcl_trans trans_b, float alpha,
                     const kcl_tensor *a, const kcl_tensor *b, float beta, kcl_tensor *c)
 {
     if (!ctx)

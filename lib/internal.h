@@ -75,7 +75,30 @@ int kcl__mkdirs(const char *dir);
 uint64_t kcl__fnv1a(uint64_t hash, const void *data, size_t size);
 double kcl__now(void);
 
+/* ------------------------------------------------------------------- pool -- */
+
+/* Device buffers that no tensor uses any more, kept for the next tensor of a
+ * size that fits: the in-order queue guarantees that work still reading a
+ * buffer runs before any later work that writes it, so reuse needs no wait. */
+typedef struct kcl_pool_block {
+    cl_mem mem;
+    size_t bytes;
+} kcl_pool_block;
+
+typedef struct kcl_pool {
+    kcl_pool_block *free;
+    size_t nfree, cap;
+    size_t free_bytes;           /* held in free blocks */
+    size_t used_bytes;           /* held by live tensors */
+    size_t peak_bytes;           /* most used_bytes since creation or the last reset */
+} kcl_pool;
+
+kcl_status kcl__pool_alloc(kcl_context *ctx, size_t bytes, cl_mem *mem, size_t *got);
+void kcl__pool_release(kcl_context *ctx, cl_mem mem, size_t bytes);
+void kcl__pool_free(kcl_context *ctx);
+
 /* ---------------------------------------------------------------- context -- */
+
 
 struct kcl_context {
     cl_platform_id platform;
@@ -95,6 +118,10 @@ struct kcl_context {
     kcl_build_stats stats;
 
     kcl_tensor *tensors;         /* every live tensor, so freeing the context frees them */
+    uint64_t next_tensor_id;
+
+    kcl_pool pool;               /* device buffers, reused */
+    kcl_tape *tapes;             /* tapes recording now, a list */
 };
 
 /* ---------------------------------------------------------------- tensors -- */
@@ -108,6 +135,9 @@ typedef struct kcl_storage {
 
 struct kcl_tensor {
     kcl_context *ctx;
+    int refs;                    /* the caller's handle plus each tape holding it */
+    uint64_t id;                 /* unique in its context; tapes track tensors by it */
+    bool trainable;              /* a variable: tapes watch it when it is used */
     kcl_storage *storage;
     size_t offset;               /* in elements */
     int rank;
@@ -117,9 +147,93 @@ struct kcl_tensor {
 };
 
 void kcl__tensors_free(kcl_context *ctx);
+/* A tensor with uninitialised contents (from the pool): op outputs. */
+kcl_status kcl__tensor_new(kcl_context *ctx, int rank, const int64_t *shape, kcl_tensor **out);
+/* A new handle on the same memory with another shape (no size check). */
+kcl_status kcl__tensor_view(kcl_tensor *t, int rank, const int64_t *shape, kcl_tensor **out);
+kcl_tensor *kcl__tensor_retain(kcl_tensor *t);
+/* Zero-fills the tensor, asynchronously. */
+kcl_status kcl__tensor_zero(kcl_tensor *t);
+/* The tensor's shape for messages, in a static per-thread buffer (two slots). */
+const char *kcl__shape_of(const kcl_tensor *t);
 /* Element count of a shape, or -1 when a dimension is negative or the byte
  * size overflows size_t. */
 int64_t kcl__shape_size(int rank, const int64_t *shape);
+
+/* ------------------------------------------------------------------ graph -- */
+
+/* One operation applied: what a tape records and replays backward. */
+typedef struct kcl_node kcl_node;
+
+/* Attributes an op keeps for its forward and backward passes. */
+typedef struct kcl_op_attr {
+    float f[4];                  /* scalars: exponent, clip bounds, activation arguments */
+    int i[4];                    /* small integers: axis, keepdims, depth, activation */
+    int64_t v[KCL_MAX_RANK];     /* per-axis values: reduced-axis flags, perm, begin */
+    int64_t w[KCL_MAX_RANK];     /* more per-axis values: slice sizes */
+} kcl_op_attr;
+
+/* An op: one entry per operation, defined in the file of its family. */
+typedef struct kcl_op_def {
+    const char *name;
+    /* Enqueues the work that computes node->out from node->in. */
+    kcl_status (*forward)(kcl_context *ctx, const kcl_node *node);
+    /* Sets grads[i] to d(loss)/d(in[i]) given gy = d(loss)/d(out), as new
+     * tensors of the inputs' shapes, computed with the public ops (so an outer
+     * tape records them: higher-order gradients). NULL where the op is not
+     * differentiable in that input. NULL backward: not differentiable at all. */
+    kcl_status (*backward)(kcl_context *ctx, const kcl_node *node, kcl_tensor *gy,
+                           kcl_tensor **grads);
+} kcl_op_def;
+
+#define KCL_NODE_INLINE_INPUTS 4
+
+struct kcl_node {
+    const kcl_op_def *def;
+    int n_in;
+    kcl_tensor **in;             /* n_in inputs */
+    kcl_tensor *out;
+    kcl_tensor *saved;           /* an extra tensor the backward pass needs, or NULL */
+    kcl_op_attr attr;
+    kcl_tensor *inline_in[KCL_NODE_INLINE_INPUTS];
+};
+
+/* Prepares a node for def over inputs (n_in <= KCL_NODE_INLINE_INPUTS). */
+void kcl__node_init(kcl_node *node, const kcl_op_def *def, int n_in, kcl_tensor *const *in);
+/* Runs an op: checks the inputs share one context, allocates the output of
+ * the given shape (unless node->out is set, as for views), enqueues the
+ * forward pass, and records the node on every recording tape that tracks one
+ * of its inputs. On success *out is the output (the caller's reference); on
+ * failure nothing is left allocated except what node->saved held (released). */
+kcl_status kcl__op_run(kcl_node *node, int out_rank, const int64_t *out_shape, kcl_tensor **out);
+void kcl__tapes_free(kcl_context *ctx);
+
+/* Shape helpers for ops. */
+/* NumPy broadcasting of two shapes into out; KCL_ERR_SHAPE naming op and shapes. */
+kcl_status kcl__broadcast_shape(kcl_context *ctx, const char *op, const kcl_tensor *a,
+                                const kcl_tensor *b, int *rank, int64_t *shape);
+/* Normalises axis (negative counts from the end) for a tensor of rank; error names op. */
+kcl_status kcl__axis(kcl_context *ctx, const char *op, int axis, int rank, int *out);
+/* Sums g down to the given shape (the gradient of a broadcast): new tensor. */
+kcl_status kcl__unbroadcast(kcl_tensor *g, int rank, const int64_t *shape, kcl_tensor **out);
+/* A new tensor filled with value, of the given shape. */
+kcl_status kcl__full(kcl_context *ctx, int rank, const int64_t *shape, float value,
+                     kcl_tensor **out);
+/* Checks a and b are non-NULL tensors of one context; names op. */
+kcl_status kcl__same_context(const char *op, const kcl_tensor *a, const kcl_tensor *b);
+
+/* Kernel argument helper: sets n arguments from (size, pointer) pairs. */
+typedef struct kcl_arg {
+    size_t size;
+    const void *value;
+} kcl_arg;
+#define KCL_ARG(x) ((kcl_arg){sizeof(x), &(x)})
+#define KCL_MEM(t) ((kcl_arg){sizeof(cl_mem), &(t)->storage->mem})
+kcl_status kcl__set_args(kcl_context *ctx, cl_kernel kernel, const char *name, size_t n,
+                         const kcl_arg *args);
+/* Looks a kernel up, sets its arguments and enqueues it over n work-items. */
+kcl_status kcl__enqueue(kcl_context *ctx, const char *program, const char *kernel, size_t n,
+                        size_t nargs, const kcl_arg *args);
 
 /* ------------------------------------------------------------ execution -- */
 

@@ -49,6 +49,8 @@ static kcl_status check_shape(kcl_context *ctx, const char *fn, int rank, const 
 static void link_tensor(kcl_context *ctx, kcl_tensor *t)
 {
     t->ctx = ctx;
+    t->refs = 1;
+    t->id = ++ctx->next_tensor_id;
     t->prev = NULL;
     t->next = ctx->tensors;
     if (ctx->tensors)
@@ -78,17 +80,13 @@ static kcl_status new_tensor(kcl_context *ctx, const char *fn, int rank, const i
         free(s);
         return kcl__fail(ctx, KCL_ERR_MEMORY, "%s: out of host memory", fn);
     }
-    if (bytes) {
-        cl_int err;
-        s->mem = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
-        if (err != CL_SUCCESS) {
-            free(t);
-            free(s);
-            st = kcl__fail_cl(ctx, err, "clCreateBuffer");
-            char buf[256];
-            return kcl__fail(ctx, st, "%s: allocating %zu bytes for tensor %s: %s", fn, bytes,
-                             kcl__shape_str(rank, shape, buf, sizeof buf), ctx->errmsg);
-        }
+    if (bytes && (st = kcl__pool_alloc(ctx, bytes, &s->mem, &bytes)) != KCL_OK) {
+        free(t);
+        free(s);
+        char buf[256];
+        return kcl__fail(ctx, st, "%s: allocating %zu bytes for tensor %s: %s", fn,
+                         (size_t)size * sizeof(float),
+                         kcl__shape_str(rank, shape, buf, sizeof buf), ctx->errmsg);
     }
     s->bytes = bytes;
     s->refs = 1;
@@ -111,14 +109,9 @@ kcl_status kcl_tensor_create(kcl_context *ctx, int rank, const int64_t *shape, k
     kcl_status st = new_tensor(ctx, "kcl_tensor_create", rank, shape, &t);
     if (st)
         return st;
-    if (t->storage->mem) {
-        const float zero = 0.0f;
-        cl_int err = clEnqueueFillBuffer(ctx->queue, t->storage->mem, &zero, sizeof zero, 0,
-                                         t->storage->bytes, 0, NULL, NULL);
-        if (err != CL_SUCCESS) {
-            kcl_tensor_free(t);
-            return kcl__fail_cl(ctx, err, "clEnqueueFillBuffer");
-        }
+    if ((st = kcl__tensor_zero(t)) != KCL_OK) {
+        kcl_tensor_free(t);
+        return st;
     }
     *out = t;
     return KCL_OK;
@@ -205,25 +198,60 @@ kcl_status kcl_tensor_reshape(kcl_tensor *t, int rank, const int64_t *shape, kcl
                          kcl__shape_str(t->rank, t->shape, a, sizeof a), (long long)t->size,
                          kcl__shape_str(rank, shape, b, sizeof b), (long long)size);
     }
+    return kcl__tensor_view(t, rank, shape, view);
+}
+
+kcl_status kcl__tensor_view(kcl_tensor *t, int rank, const int64_t *shape, kcl_tensor **out)
+{
     kcl_tensor *v = calloc(1, sizeof *v);
     if (!v)
-        return kcl__fail(t->ctx, KCL_ERR_MEMORY, "kcl_tensor_reshape: out of host memory");
+        return kcl__fail(t->ctx, KCL_ERR_MEMORY, "out of host memory for a tensor view");
     v->storage = t->storage;
     v->storage->refs++;
     v->offset = t->offset;
     v->rank = rank;
     if (rank)
         memcpy(v->shape, shape, (size_t)rank * sizeof *shape);
-    v->size = size;
+    v->size = t->size;
     link_tensor(t->ctx, v);
-    *view = v;
+    *out = v;
     return KCL_OK;
 }
 
-void kcl_tensor_free(kcl_tensor *t)
+kcl_status kcl__tensor_new(kcl_context *ctx, int rank, const int64_t *shape, kcl_tensor **out)
 {
-    if (!t)
-        return;
+    return new_tensor(ctx, "op output", rank, shape, out);
+}
+
+kcl_tensor *kcl__tensor_retain(kcl_tensor *t)
+{
+    if (t)
+        t->refs++;
+    return t;
+}
+
+kcl_status kcl__tensor_zero(kcl_tensor *t)
+{
+    if (!t->size)
+        return KCL_OK;
+    const float zero = 0.0f;
+    cl_int err = clEnqueueFillBuffer(t->ctx->queue, t->storage->mem, &zero, sizeof zero,
+                                     t->offset * sizeof(float), (size_t)t->size * sizeof(float),
+                                     0, NULL, NULL);
+    return err ? kcl__fail_cl(t->ctx, err, "clEnqueueFillBuffer") : KCL_OK;
+}
+
+const char *kcl__shape_of(const kcl_tensor *t)
+{
+    static _Thread_local char slots[2][160];
+    static _Thread_local int next;
+    char *buf = slots[next];
+    next ^= 1;
+    return t ? kcl__shape_str(t->rank, t->shape, buf, sizeof slots[0]) : "(null)";
+}
+
+static void destroy(kcl_tensor *t)
+{
     kcl_context *ctx = t->ctx;
     if (t->prev)
         t->prev->next = t->next;
@@ -233,16 +261,22 @@ void kcl_tensor_free(kcl_tensor *t)
         t->next->prev = t->prev;
     if (--t->storage->refs == 0) {
         if (t->storage->mem)
-            clReleaseMemObject(t->storage->mem);
+            kcl__pool_release(ctx, t->storage->mem, t->storage->bytes);
         free(t->storage);
     }
     free(t);
 }
 
+void kcl_tensor_free(kcl_tensor *t)
+{
+    if (t && --t->refs <= 0)
+        destroy(t);
+}
+
 void kcl__tensors_free(kcl_context *ctx)
 {
     while (ctx->tensors)
-        kcl_tensor_free(ctx->tensors);
+        destroy(ctx->tensors);
 }
 
 int kcl_tensor_rank(const kcl_tensor *t) { return t ? t->rank : -1; }

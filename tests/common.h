@@ -62,4 +62,12 @@ static inline int test_on_simulator(const kcl_context *ctx)
     return kcl_context_device(ctx)->simulator;
 }
 
+/* KCL_TEST_ONLY=pattern runs only the matching tests of a program. */
+static inline void test_filter_from_env(void)
+{
+    const char *only = getenv("KCL_TEST_ONLY");
+    if (only && *only)
+        cmocka_set_test_filter(only);
+}
+
 #endif

@@ -293,6 +293,7 @@ static void test_build_error_has_compiler_log(void **state)
 
 int main(void)
 {
+    test_filter_from_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_second_context_hits),
         cmocka_unit_test(test_corrupt_entries_rebuilt),

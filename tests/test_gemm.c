@@ -149,6 +149,7 @@ static int teardown(void **state)
 
 int main(void)
 {
+    test_filter_from_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_alpha_beta),

@@ -145,6 +145,7 @@ static int teardown(void **state)
 
 int main(void)
 {
+    test_filter_from_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zero_filled),
         cmocka_unit_test(test_round_trip),
