@@ -7,3 +7,12 @@ __kernel void scale(__global float *x, const ulong offset, const float alpha, co
     if (i < n)
         x[offset + i] *= alpha;
 }
+
+// x[offset + i] = value for i < n. A kernel rather than clEnqueueFillBuffer:
+// Oclgrind does not mark memory written by clEnqueueFillBuffer as initialised.
+__kernel void fill(__global float *x, const ulong offset, const float value, const ulong n)
+{
+    const size_t i = get_global_id(0);
+    if (i < n)
+        x[offset + i] = value;
+}

@@ -13,15 +13,8 @@ kcl_status kcl__scale(kcl_context *ctx, kcl_tensor *t, float alpha)
 {
     if (t->size == 0)
         return KCL_OK;
-    cl_int err;
-    if (alpha == 0.0f) {
-        /* beta = 0 means C is not read (BLAS): NaNs in it must not survive. */
-        const float zero = 0.0f;
-        err = clEnqueueFillBuffer(ctx->queue, t->storage->mem, &zero, sizeof zero,
-                                  t->offset * sizeof(float), (size_t)t->size * sizeof(float), 0,
-                                  NULL, NULL);
-        return err ? kcl__fail_cl(ctx, err, "clEnqueueFillBuffer") : KCL_OK;
-    }
+    if (alpha == 0.0f)
+        return kcl__fill(t, 0.0f);   /* beta = 0: C is not read (BLAS), NaNs must not survive */
     cl_kernel k;
     kcl_status st = kcl__kernel(ctx, "fill", "scale", &k);
     if (st)
@@ -32,4 +25,11 @@ kcl_status kcl__scale(kcl_context *ctx, kcl_tensor *t, float alpha)
     clSetKernelArg(k, 2, sizeof alpha, &alpha);
     clSetKernelArg(k, 3, sizeof n, &n);
     return kcl__launch_1d(ctx, k, (size_t)n, "clEnqueueNDRangeKernel(scale)");
+}
+
+kcl_status kcl__fill(kcl_tensor *t, float value)
+{
+    cl_ulong offset = t->offset, n = (cl_ulong)t->size;
+    kcl_arg args[] = {KCL_MEM(t), KCL_ARG(offset), KCL_ARG(value), KCL_ARG(n)};
+    return kcl__enqueue(t->ctx, "fill", "fill", (size_t)n, 4, args);
 }

@@ -239,6 +239,8 @@ kcl_status kcl__enqueue(kcl_context *ctx, const char *program, const char *kerne
 
 /* Enqueues a 1-D kernel over n work-items (nothing when n is 0). */
 kcl_status kcl__launch_1d(kcl_context *ctx, cl_kernel kernel, size_t n, const char *name);
+/* Sets every element of t to value, asynchronously. */
+kcl_status kcl__fill(kcl_tensor *t, float value);
 /* t *= alpha on the device; alpha 0 writes zeros whatever t held. */
 kcl_status kcl__scale(kcl_context *ctx, kcl_tensor *t, float alpha);
 /* A failed CLBlast call as a status and message. */

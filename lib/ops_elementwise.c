@@ -424,19 +424,10 @@ kcl_status kcl__full(kcl_context *ctx, int rank, const int64_t *shape, float val
 {
     kcl_tensor *t;
     kcl_status st = kcl__tensor_new(ctx, rank, shape, &t);
-    if (st || t->size == 0) {
-        *out = st ? NULL : t;
-        return st;
-    }
-    cl_int err = clEnqueueFillBuffer(ctx->queue, t->storage->mem, &value, sizeof value,
-                                     t->offset * sizeof(float), (size_t)t->size * sizeof(float),
-                                     0, NULL, NULL);
-    if (err != CL_SUCCESS) {
+    if (!st && (st = kcl__fill(t, value)) != KCL_OK)
         kcl_tensor_free(t);
-        return kcl__fail_cl(ctx, err, "clEnqueueFillBuffer");
-    }
-    *out = t;
-    return KCL_OK;
+    *out = st ? NULL : t;
+    return st;
 }
 
 kcl_status kcl_sgd_update(kcl_tensor *var, kcl_tensor *grad, float learning_rate)

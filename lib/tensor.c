@@ -232,13 +232,7 @@ kcl_tensor *kcl__tensor_retain(kcl_tensor *t)
 
 kcl_status kcl__tensor_zero(kcl_tensor *t)
 {
-    if (!t->size)
-        return KCL_OK;
-    const float zero = 0.0f;
-    cl_int err = clEnqueueFillBuffer(t->ctx->queue, t->storage->mem, &zero, sizeof zero,
-                                     t->offset * sizeof(float), (size_t)t->size * sizeof(float),
-                                     0, NULL, NULL);
-    return err ? kcl__fail_cl(t->ctx, err, "clEnqueueFillBuffer") : KCL_OK;
+    return kcl__fill(t, 0.0f);
 }
 
 const char *kcl__shape_of(const kcl_tensor *t)
