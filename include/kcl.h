@@ -240,13 +240,14 @@ typedef enum kcl_init_kind {
     KCL_INIT_TRUNCATED_NORMAL,   /* "truncated_normal": mean, stddev, seed; values
                                     beyond 2 stddev from the mean are redrawn */
     KCL_INIT_VARIANCE_SCALING,   /* "variance_scaling": scale, mode, distribution, seed */
-    KCL_INIT_GLOROT_NORMAL,      /* "glorot_normal": seed; VarianceScaling(1, fan_avg, truncated_normal) */
-    KCL_INIT_GLOROT_UNIFORM,     /* "glorot_uniform": seed; VarianceScaling(1, fan_avg, uniform) */
-    KCL_INIT_HE_NORMAL,          /* "he_normal": seed; VarianceScaling(2, fan_in, truncated_normal) */
-    KCL_INIT_HE_UNIFORM,         /* "he_uniform": seed; VarianceScaling(2, fan_in, uniform) */
-    KCL_INIT_LECUN_NORMAL,       /* "lecun_normal": seed; VarianceScaling(1, fan_in, truncated_normal) */
-    KCL_INIT_LECUN_UNIFORM,      /* "lecun_uniform": seed; VarianceScaling(1, fan_in, uniform) */
-    KCL_INIT_IDENTITY,           /* "identity": gain; rank-2 tensors only, gain * eye(rows, cols) */
+    /* The VarianceScaling presets read only seed: (scale, mode, distribution) */
+    KCL_INIT_GLOROT_NORMAL,      /* "glorot_normal": (1, fan_avg, truncated_normal) */
+    KCL_INIT_GLOROT_UNIFORM,     /* "glorot_uniform": (1, fan_avg, uniform) */
+    KCL_INIT_HE_NORMAL,          /* "he_normal": (2, fan_in, truncated_normal) */
+    KCL_INIT_HE_UNIFORM,         /* "he_uniform": (2, fan_in, uniform) */
+    KCL_INIT_LECUN_NORMAL,       /* "lecun_normal": (1, fan_in, truncated_normal) */
+    KCL_INIT_LECUN_UNIFORM,      /* "lecun_uniform": (1, fan_in, uniform) */
+    KCL_INIT_IDENTITY,           /* "identity": gain; rank 2 only: gain * eye(rows, cols) */
     KCL_INIT_ORTHOGONAL,         /* "orthogonal": gain, seed; rank >= 2 */
     KCL_INIT_CUSTOM,             /* fn, user */
     KCL_INIT_KIND_COUNT_
@@ -284,21 +285,22 @@ typedef struct kcl_initializer {
 } kcl_initializer;
 
 /* One constructor per initializer; the arguments are designated fields. */
-#define kcl_init_zeros(...)             ((kcl_initializer){.kind = KCL_INIT_ZEROS, __VA_ARGS__})
-#define kcl_init_ones(...)              ((kcl_initializer){.kind = KCL_INIT_ONES, __VA_ARGS__})
-#define kcl_init_constant(...)          ((kcl_initializer){.kind = KCL_INIT_CONSTANT, __VA_ARGS__})
-#define kcl_init_random_normal(...)     ((kcl_initializer){.kind = KCL_INIT_RANDOM_NORMAL, __VA_ARGS__})
-#define kcl_init_random_uniform(...)    ((kcl_initializer){.kind = KCL_INIT_RANDOM_UNIFORM, __VA_ARGS__})
-#define kcl_init_truncated_normal(...)  ((kcl_initializer){.kind = KCL_INIT_TRUNCATED_NORMAL, __VA_ARGS__})
-#define kcl_init_variance_scaling(...)  ((kcl_initializer){.kind = KCL_INIT_VARIANCE_SCALING, __VA_ARGS__})
-#define kcl_init_glorot_normal(...)     ((kcl_initializer){.kind = KCL_INIT_GLOROT_NORMAL, __VA_ARGS__})
-#define kcl_init_glorot_uniform(...)    ((kcl_initializer){.kind = KCL_INIT_GLOROT_UNIFORM, __VA_ARGS__})
-#define kcl_init_he_normal(...)         ((kcl_initializer){.kind = KCL_INIT_HE_NORMAL, __VA_ARGS__})
-#define kcl_init_he_uniform(...)        ((kcl_initializer){.kind = KCL_INIT_HE_UNIFORM, __VA_ARGS__})
-#define kcl_init_lecun_normal(...)      ((kcl_initializer){.kind = KCL_INIT_LECUN_NORMAL, __VA_ARGS__})
-#define kcl_init_lecun_uniform(...)     ((kcl_initializer){.kind = KCL_INIT_LECUN_UNIFORM, __VA_ARGS__})
-#define kcl_init_identity(...)          ((kcl_initializer){.kind = KCL_INIT_IDENTITY, __VA_ARGS__})
-#define kcl_init_orthogonal(...)        ((kcl_initializer){.kind = KCL_INIT_ORTHOGONAL, __VA_ARGS__})
+#define KCL_INIT_MAKE_(kind_, ...) ((kcl_initializer){.kind = kind_, __VA_ARGS__})
+#define kcl_init_zeros(...)            KCL_INIT_MAKE_(KCL_INIT_ZEROS, __VA_ARGS__)
+#define kcl_init_ones(...)             KCL_INIT_MAKE_(KCL_INIT_ONES, __VA_ARGS__)
+#define kcl_init_constant(...)         KCL_INIT_MAKE_(KCL_INIT_CONSTANT, __VA_ARGS__)
+#define kcl_init_random_normal(...)    KCL_INIT_MAKE_(KCL_INIT_RANDOM_NORMAL, __VA_ARGS__)
+#define kcl_init_random_uniform(...)   KCL_INIT_MAKE_(KCL_INIT_RANDOM_UNIFORM, __VA_ARGS__)
+#define kcl_init_truncated_normal(...) KCL_INIT_MAKE_(KCL_INIT_TRUNCATED_NORMAL, __VA_ARGS__)
+#define kcl_init_variance_scaling(...) KCL_INIT_MAKE_(KCL_INIT_VARIANCE_SCALING, __VA_ARGS__)
+#define kcl_init_glorot_normal(...)    KCL_INIT_MAKE_(KCL_INIT_GLOROT_NORMAL, __VA_ARGS__)
+#define kcl_init_glorot_uniform(...)   KCL_INIT_MAKE_(KCL_INIT_GLOROT_UNIFORM, __VA_ARGS__)
+#define kcl_init_he_normal(...)        KCL_INIT_MAKE_(KCL_INIT_HE_NORMAL, __VA_ARGS__)
+#define kcl_init_he_uniform(...)       KCL_INIT_MAKE_(KCL_INIT_HE_UNIFORM, __VA_ARGS__)
+#define kcl_init_lecun_normal(...)     KCL_INIT_MAKE_(KCL_INIT_LECUN_NORMAL, __VA_ARGS__)
+#define kcl_init_lecun_uniform(...)    KCL_INIT_MAKE_(KCL_INIT_LECUN_UNIFORM, __VA_ARGS__)
+#define kcl_init_identity(...)         KCL_INIT_MAKE_(KCL_INIT_IDENTITY, __VA_ARGS__)
+#define kcl_init_orthogonal(...)       KCL_INIT_MAKE_(KCL_INIT_ORTHOGONAL, __VA_ARGS__)
 /* kcl_init_custom(my_fill, &my_data) */
 #define kcl_init_custom(callback, data) \
     ((kcl_initializer){.kind = KCL_INIT_CUSTOM, .fn = (callback), .user = (data)})
@@ -320,7 +322,8 @@ const char *kcl_initializer_name(kcl_init_kind kind);
 
 /* Checks the arguments without a tensor (what Keras checks in the constructor):
  * KCL_ERR_ARGUMENT for a negative stddev, minval > maxval, scale < 0, an
- * unknown kind, mode or distribution, a custom kind without fn, NaNs. */
+ * unknown kind, mode or distribution, a custom kind without fn, a NaN or
+ * infinite mean, stddev, minval, maxval, scale or gain. */
 kcl_status kcl_initializer_check(kcl_context *ctx, const kcl_initializer *init);
 
 /* Fills t as init says (NULL init: KCL_INIT_DEFAULT). Asynchronous, except
@@ -336,8 +339,8 @@ void kcl_compute_fans(int rank, const int64_t *shape, double *fan_in, double *fa
 
 /* The raw generator, on the device: out = Philox-4x32-10(counter, key), as
  * Random123's philox4x32_R(10, ...). For known-answer tests; waits. */
-kcl_status kcl_philox4x32_10(kcl_context *ctx, const uint32_t counter[4], const uint32_t key[2],
-                             uint32_t out[4]);
+kcl_status kcl_philox4x32_10(kcl_context *ctx, const uint32_t counter[4],
+                             const uint32_t key[2], uint32_t out[4]);
 
 /* ----------------------------------------------------------------- memory -- */
 
@@ -493,6 +496,242 @@ void kcl_tape_free(kcl_tape *tape);
 
 /* var -= learning_rate * grad, in place on the device (plain SGD). */
 kcl_status kcl_sgd_update(kcl_tensor *var, kcl_tensor *grad, float learning_rate);
+
+/* ------------------------------------------------------------- optimizers -- *
+ * Keras' optimizers, updating variables on the device. A config is a value:
+ *     kcl_optimizer_config opt = kcl_adam(.learning_rate = 1e-3f);
+ * Zero fields mean Keras' defaults (listed per field). */
+
+typedef enum kcl_optimizer_kind {
+    KCL_OPTIMIZER_DEFAULT = 0,   /* RMSprop, as Keras' compile(optimizer="rmsprop") */
+    KCL_OPTIMIZER_SGD,           /* learning_rate 0.01, momentum 0, nesterov false */
+    KCL_OPTIMIZER_ADAM,          /* 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7, amsgrad */
+    KCL_OPTIMIZER_ADAMW,         /* as Adam, weight_decay 0.004 */
+    KCL_OPTIMIZER_RMSPROP,       /* 0.001, rho 0.9, momentum 0, epsilon 1e-7, centered */
+    KCL_OPTIMIZER_ADAGRAD,       /* 0.001, initial_accumulator_value 0.1, epsilon 1e-7 */
+    KCL_OPTIMIZER_KIND_COUNT_
+} kcl_optimizer_kind;
+
+typedef enum kcl_schedule_kind {
+    KCL_SCHEDULE_NONE = 0,       /* the constant learning_rate */
+    KCL_SCHEDULE_EXPONENTIAL_DECAY,   /* lr0 * decay_rate ^ (step / decay_steps), floor()ed if staircase */
+    KCL_SCHEDULE_PIECEWISE_CONSTANT,  /* values[i] while step <= boundaries[i] (Keras' rule) */
+    KCL_SCHEDULE_COSINE_DECAY         /* Keras CosineDecay, with alpha and optional warmup */
+} kcl_schedule_kind;
+
+/* A learning-rate schedule (keras.optimizers.schedules), a function of the
+ * optimizer's iteration count. */
+typedef struct kcl_schedule {
+    kcl_schedule_kind kind;
+    float initial_learning_rate; /* exponential, cosine */
+    int64_t decay_steps;         /* exponential, cosine; > 0 */
+    float decay_rate;            /* exponential */
+    int staircase;               /* exponential */
+    size_t n_boundaries;         /* piecewise: boundaries[n], values[n + 1] (copied) */
+    const int64_t *boundaries;
+    const float *values;
+    float alpha;                 /* cosine: the floor as a fraction of the initial rate; 0 */
+    float warmup_target;         /* cosine: 0 means no warmup */
+    int64_t warmup_steps;        /* cosine */
+} kcl_schedule;
+
+typedef struct kcl_optimizer_config {
+    kcl_optimizer_kind kind;
+    float learning_rate;         /* 0: the kind's default (see the enum) */
+    kcl_schedule schedule;       /* kind != NONE: replaces learning_rate */
+    float momentum;              /* SGD, RMSprop; 0 */
+    int nesterov;                /* SGD */
+    float beta_1, beta_2;        /* Adam, AdamW; 0 means 0.9 and 0.999 */
+    float epsilon;               /* Adam, AdamW, RMSprop, Adagrad; 0 means 1e-7 */
+    int amsgrad;                 /* Adam, AdamW */
+    float weight_decay;          /* AdamW: 0 means 0.004; others: 0 means none */
+    float rho;                   /* RMSprop; 0 means 0.9 */
+    int centered;                /* RMSprop */
+    float initial_accumulator_value;   /* Adagrad; 0 means 0.1 */
+    float clipnorm;              /* > 0: each gradient rescaled to this L2 norm at most */
+    float clipvalue;             /* > 0: each gradient element clipped to [-v, v] */
+    float global_clipnorm;       /* > 0: all gradients rescaled together to this norm */
+} kcl_optimizer_config;
+
+#define kcl_sgd(...)      ((kcl_optimizer_config){.kind = KCL_OPTIMIZER_SGD, __VA_ARGS__})
+#define kcl_adam(...)     ((kcl_optimizer_config){.kind = KCL_OPTIMIZER_ADAM, __VA_ARGS__})
+#define kcl_adamw(...)    ((kcl_optimizer_config){.kind = KCL_OPTIMIZER_ADAMW, __VA_ARGS__})
+#define kcl_rmsprop(...)  ((kcl_optimizer_config){.kind = KCL_OPTIMIZER_RMSPROP, __VA_ARGS__})
+#define kcl_adagrad(...)  ((kcl_optimizer_config){.kind = KCL_OPTIMIZER_ADAGRAD, __VA_ARGS__})
+
+typedef struct kcl_optimizer kcl_optimizer;
+
+/* "sgd", "adam", "adamw", "rmsprop", "adagrad" with default arguments;
+ * KCL_ERR_NAME lists the valid names. */
+kcl_status kcl_optimizer_by_name(kcl_context *ctx, const char *name, kcl_optimizer_config *out);
+/* Validates the config (negative rates, beta outside [0, 1), ... are
+ * KCL_ERR_ARGUMENT) and creates the optimizer. */
+kcl_status kcl_optimizer_create(kcl_context *ctx, const kcl_optimizer_config *config,
+                                kcl_optimizer **out);
+/* One step: updates vars[i] in place from grads[i] (same shapes), creating
+ * each variable's slots (moments, ...) on first sight, then counts one
+ * iteration. Asynchronous: no host wait. */
+kcl_status kcl_optimizer_apply(kcl_optimizer *opt, size_t n, kcl_tensor *const *vars,
+                               kcl_tensor *const *grads);
+int64_t kcl_optimizer_iterations(const kcl_optimizer *opt);
+/* The learning rate the next step uses (the schedule's value at this step). */
+float kcl_optimizer_learning_rate(const kcl_optimizer *opt);
+/* Replaces a constant learning rate (ReduceLROnPlateau); KCL_ERR_STATE with a schedule. */
+kcl_status kcl_optimizer_set_learning_rate(kcl_optimizer *opt, float learning_rate);
+const kcl_optimizer_config *kcl_optimizer_get_config(const kcl_optimizer *opt);
+void kcl_optimizer_free(kcl_optimizer *opt);
+
+/* The optimizer's state, for saving and restoring: the iteration count plus,
+ * for the variable vars[i], slot tensors named "<slot>" ("m", "v", "vhat",
+ * "momentum", "ms", "mg", "accumulator"). kcl_optimizer_slots lists them in a
+ * fixed order (*n of them; names and tensors stay the optimizer's). */
+kcl_status kcl_optimizer_slots(kcl_optimizer *opt, kcl_tensor *var, size_t *n,
+                               const char *const **names, kcl_tensor *const **slots);
+kcl_status kcl_optimizer_set_iterations(kcl_optimizer *opt, int64_t iterations);
+
+/* ----------------------------------------------------------------- losses -- *
+ * Keras' losses. A loss reduces each sample's values over the last axis where
+ * Keras does, weights them by sample_weight (optional, shape [batch]), and
+ * reduces as Keras' default "sum_over_batch_size": sum / number of samples. */
+
+typedef enum kcl_loss_kind {
+    KCL_LOSS_NONE = 0,
+    KCL_LOSS_MEAN_SQUARED_ERROR,           /* "mean_squared_error", "mse" */
+    KCL_LOSS_MEAN_ABSOLUTE_ERROR,          /* "mean_absolute_error", "mae" */
+    KCL_LOSS_MEAN_SQUARED_LOGARITHMIC_ERROR, /* "mean_squared_logarithmic_error", "msle" */
+    KCL_LOSS_HUBER,                        /* "huber": delta (0 means 1) */
+    KCL_LOSS_LOG_COSH,                     /* "log_cosh" */
+    KCL_LOSS_BINARY_CROSSENTROPY,          /* from_logits, label_smoothing */
+    KCL_LOSS_CATEGORICAL_CROSSENTROPY,     /* from_logits, label_smoothing, one-hot targets */
+    KCL_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY, /* from_logits; integer labels as floats */
+    KCL_LOSS_KL_DIVERGENCE,                /* "kl_divergence", "kld" */
+    KCL_LOSS_POISSON,                      /* "poisson" */
+    KCL_LOSS_HINGE,                        /* "hinge" */
+    KCL_LOSS_SQUARED_HINGE,                /* "squared_hinge" */
+    KCL_LOSS_CATEGORICAL_HINGE,            /* "categorical_hinge" */
+    KCL_LOSS_KIND_COUNT_
+} kcl_loss_kind;
+
+typedef struct kcl_loss_config {
+    kcl_loss_kind kind;
+    int from_logits;             /* cross-entropies: y_pred are logits */
+    float label_smoothing;       /* binary / categorical cross-entropy; 0 */
+    float delta;                 /* huber; 0 means 1 */
+} kcl_loss_config;
+
+#define kcl_loss(kind_, ...) ((kcl_loss_config){.kind = (kind_), __VA_ARGS__})
+
+/* Keras' names and aliases ("mse", "binary_crossentropy", ...); KCL_ERR_NAME
+ * lists the valid ones. */
+kcl_status kcl_loss_by_name(kcl_context *ctx, const char *name, kcl_loss_config *out);
+const char *kcl_loss_name(kcl_loss_kind kind);
+/* Per-sample losses, shape y_pred.shape[:-1] (the last axis reduced as Keras
+ * does; for sparse categorical y_true has that shape already). Recorded on
+ * tapes like any op. */
+kcl_status kcl_loss_per_sample(const kcl_loss_config *loss, kcl_tensor *y_true,
+                               kcl_tensor *y_pred, kcl_tensor **out);
+/* The scalar loss: per-sample losses times sample_weight (NULL: 1), summed,
+ * divided by the number of per-sample values. */
+kcl_status kcl_loss_compute(const kcl_loss_config *loss, kcl_tensor *y_true, kcl_tensor *y_pred,
+                            kcl_tensor *sample_weight, kcl_tensor **out);
+
+/* ---------------------------------------------------------------- metrics -- *
+ * Keras' metrics: stateful, updated batch by batch on the device (no host
+ * wait), read with kcl_metric_result. */
+
+typedef enum kcl_metric_kind {
+    KCL_METRIC_NONE = 0,
+    KCL_METRIC_ACCURACY,                   /* "accuracy", "acc": resolved by the model to
+                                              binary / categorical / sparse as Keras does */
+    KCL_METRIC_BINARY_ACCURACY,            /* threshold (0 means 0.5) */
+    KCL_METRIC_CATEGORICAL_ACCURACY,
+    KCL_METRIC_SPARSE_CATEGORICAL_ACCURACY,
+    KCL_METRIC_TOP_K_CATEGORICAL_ACCURACY, /* k (0 means 5) */
+    KCL_METRIC_MEAN_SQUARED_ERROR,         /* "mse", "mean_squared_error" */
+    KCL_METRIC_MEAN_ABSOLUTE_ERROR,        /* "mae", "mean_absolute_error" */
+    KCL_METRIC_PRECISION,                  /* threshold (0 means 0.5) */
+    KCL_METRIC_RECALL,                     /* threshold (0 means 0.5) */
+    KCL_METRIC_AUC,                        /* ROC AUC, num_thresholds (0 means 200) */
+    KCL_METRIC_MEAN,                       /* the mean of the values given (the loss) */
+    KCL_METRIC_KIND_COUNT_
+} kcl_metric_kind;
+
+typedef struct kcl_metric_config {
+    kcl_metric_kind kind;
+    int k;                       /* top-k */
+    float threshold;             /* binary accuracy, precision, recall */
+    int num_thresholds;          /* AUC */
+    const char *name;            /* NULL: Keras' default name ("accuracy", "auc", ...) */
+} kcl_metric_config;
+
+typedef struct kcl_metric kcl_metric;
+
+kcl_status kcl_metric_by_name(kcl_context *ctx, const char *name, kcl_metric_config *out);
+kcl_status kcl_metric_create(kcl_context *ctx, const kcl_metric_config *config, kcl_metric **out);
+/* Accumulates one batch: y_true and y_pred as the matching loss takes them,
+ * sample_weight NULL or shape [batch]. For KCL_METRIC_MEAN y_pred holds the
+ * values (y_true may be NULL). */
+kcl_status kcl_metric_update(kcl_metric *m, kcl_tensor *y_true, kcl_tensor *y_pred,
+                             kcl_tensor *sample_weight);
+/* The value so far (waits for the device). */
+kcl_status kcl_metric_result(kcl_metric *m, float *value);
+kcl_status kcl_metric_reset(kcl_metric *m);
+const char *kcl_metric_name(const kcl_metric *m);
+void kcl_metric_free(kcl_metric *m);
+
+/* ---------------------------------------------------------------- dataset -- *
+ * tf.data-style input pipelines over host arrays, and file loaders. */
+
+/* A float32 array in host memory. Arrays kcl returns own their data
+ * (kcl_array_free); arrays the caller passes are only read. */
+typedef struct kcl_array {
+    float *data;
+    int rank;
+    int64_t shape[KCL_MAX_RANK];
+} kcl_array;
+
+void kcl_array_free(kcl_array *a);  /* frees data; a itself is the caller's */
+int64_t kcl_array_size(const kcl_array *a);
+
+/* NumPy .npy (v1-3, C order; float32/64, (u)int8/16/32/64, bool converted to
+ * float32). Malformed files: KCL_ERR_FORMAT with the reason; missing: KCL_ERR_IO. */
+kcl_status kcl_load_npy(kcl_context *ctx, const char *path, kcl_array *out);
+/* The IDX format of (Fashion-)MNIST, gzip-compressed or not; values converted to
+ * float32 unchanged (pixels stay 0..255). */
+kcl_status kcl_load_idx(kcl_context *ctx, const char *path, kcl_array *out);
+
+typedef struct kcl_csv_options {
+    char delimiter;              /* 0 means ',' */
+    int skip_rows;               /* header lines to skip; 0 */
+} kcl_csv_options;
+
+/* A CSV file of numbers into a [rows, columns] array; every row must have the
+ * same number of fields (else KCL_ERR_FORMAT naming the line). */
+kcl_status kcl_load_csv(kcl_context *ctx, const char *path, const kcl_csv_options *options,
+                        kcl_array *out);
+
+typedef struct kcl_dataset kcl_dataset;
+
+/* Elements are slices along the first axis of each array (all arrays must
+ * have the same first dimension); the arrays are copied. */
+kcl_status kcl_dataset_from_tensor_slices(kcl_context *ctx, size_t n_arrays,
+                                          const kcl_array *arrays, kcl_dataset **out);
+/* Transformations, applied in the order called (as chained tf.data calls). */
+kcl_status kcl_dataset_shuffle(kcl_dataset *ds, size_t buffer_size, uint64_t seed);
+kcl_status kcl_dataset_batch(kcl_dataset *ds, size_t batch_size, int drop_remainder);
+kcl_status kcl_dataset_repeat(kcl_dataset *ds, int64_t count);   /* -1: forever */
+kcl_status kcl_dataset_take(kcl_dataset *ds, int64_t count);
+kcl_status kcl_dataset_skip(kcl_dataset *ds, int64_t count);
+/* Number of elements (batches after batch()) one pass yields; -1 infinite. */
+int64_t kcl_dataset_cardinality(const kcl_dataset *ds);
+size_t kcl_dataset_arrays(const kcl_dataset *ds);
+/* Starts a pass (reshuffling, as tf.data's reshuffle_each_iteration). */
+kcl_status kcl_dataset_rewind(kcl_dataset *ds);
+/* The next element as device tensors (kcl_dataset_arrays of them; the caller
+ * frees them). *done is set at the end of the pass (no tensors then). The next
+ * element is uploaded while the caller computes on this one. */
+kcl_status kcl_dataset_next(kcl_dataset *ds, kcl_tensor **tensors, int *done);
+void kcl_dataset_free(kcl_dataset *ds);
 
 #ifdef __cplusplus
 }

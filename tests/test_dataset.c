@@ -1,0 +1,3 @@
+/* placeholder */
+#include "common.h"
+int main(void) { return 0; }
