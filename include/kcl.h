@@ -56,7 +56,8 @@ extern "C" {
     X(ERR_FORMAT,      "malformed data or file")                                \
     X(ERR_BLAS,        "CLBlast call failed")                                   \
     X(ERR_NAME,        "unknown name")                                          \
-    X(ERR_STATE,       "call not valid in the current state")
+    X(ERR_STATE,       "call not valid in the current state")                   \
+    X(ERR_NUMERIC,     "non-finite value (NaN or infinity)")
 
 typedef enum kcl_status {
 #define KCL_STATUS_ENUM_(name, text) KCL_##name,
@@ -415,13 +416,17 @@ kcl_status kcl_reduce_mean(kcl_tensor *x, size_t n_axes, const int *axes, int ke
                            kcl_tensor **out);
 kcl_status kcl_reduce_max(kcl_tensor *x, size_t n_axes, const int *axes, int keepdims,
                           kcl_tensor **out);
-/* Index of the largest value along axis (first one on ties), as float values. */
+/* Index of the largest value along axis (first one on ties; a NaN counts as the
+ * largest, as in NumPy), as float values (exact up to 2^24). An empty axis is
+ * KCL_ERR_SHAPE. */
 kcl_status kcl_argmax(kcl_tensor *x, int axis, kcl_tensor **out);
 /* indices (float values holding integers) -> [..., depth] of 0/1; an index
  * outside [0, depth) gives a row of zeros, as tf.one_hot does. */
 kcl_status kcl_one_hot(kcl_tensor *indices, int depth, kcl_tensor **out);
 /* Rows of params (axis 0) chosen by indices: out shape indices.shape + params.shape[1:].
- * An index out of range is an error (checked on the device, reported on read). */
+ * Index values are truncated toward zero; an index outside [0, params.shape[0])
+ * (or NaN) gives a row of NaN, nothing is read out of bounds, and the gradient
+ * for params ignores it. */
 kcl_status kcl_gather(kcl_tensor *params, kcl_tensor *indices, kcl_tensor **out);
 
 /* Numerically stable fused primitives (for the losses).
@@ -457,7 +462,7 @@ typedef struct kcl_activation_args {
  * "hard_tanh", "tanh_shrink", "softmax", "log_softmax", "softplus", "softsign",
  * "silu" (= "swish"), "hard_silu" (= "hard_swish"), "mish", "exponential",
  * "linear", "glu", "soft_shrink", "hard_shrink", "sparse_plus", "squareplus",
- * "threshold", "sparsemax". args NULL: the defaults. An unknown name is
+ * "threshold", "sparsemax", "sparse_sigmoid". args NULL: the defaults. An unknown name is
  * KCL_ERR_NAME with the valid names in the message. */
 kcl_status kcl_activation(kcl_tensor *x, const char *name, const kcl_activation_args *args,
                           kcl_tensor **out);
@@ -731,7 +736,289 @@ kcl_status kcl_dataset_rewind(kcl_dataset *ds);
  * frees them). *done is set at the end of the pass (no tensors then). The next
  * element is uploaded while the caller computes on this one. */
 kcl_status kcl_dataset_next(kcl_dataset *ds, kcl_tensor **tensors, int *done);
+/* Free datasets before their context: the element being prefetched is a
+ * tensor of the context. */
 void kcl_dataset_free(kcl_dataset *ds);
+
+/* ----------------------------------------------------------------- layers -- *
+ * Keras layers. A constructor returns a new layer (NULL only when out of host
+ * memory); its arguments are checked when the layer is first added or called,
+ * where errors have a context to go to. A layer belongs to the first model or
+ * call that uses it; free only layers never used (kcl_layer_free). Calling the
+ * same layer twice shares its weights.
+ *
+ *     kcl_model_add(m, kcl_layer_dense(256, .activation = "relu"));
+ *
+ * Every layer's options start with name (NULL: Keras' automatic "dense",
+ * "dense_1", ...) and, for the first layer of a Sequential model, input_shape
+ * (the shape of one sample, without the batch axis: {28, 28}) or input_dim. */
+
+/* L1 and L2 penalties added to the loss: l1 * sum|w| + l2 * sum w². */
+typedef struct kcl_regularizer {
+    float l1, l2;
+} kcl_regularizer;
+
+#define KCL_LAYER_COMMON                                                         \
+    const char *name;                                                            \
+    int64_t input_shape[KCL_MAX_RANK]; /* zeros after the last dimension */      \
+    int64_t input_dim;                                                           \
+    int not_trainable;           /* Keras' trainable=False */
+
+typedef struct kcl_layer kcl_layer;
+
+typedef struct kcl_dense_options {
+    KCL_LAYER_COMMON
+    int64_t units;
+    const char *activation;      /* NULL: linear */
+    kcl_activation_args activation_args;
+    int no_bias;                 /* Keras' use_bias=False */
+    kcl_initializer kernel_initializer;   /* default glorot_uniform */
+    kcl_initializer bias_initializer;     /* default zeros */
+    kcl_regularizer kernel_regularizer, bias_regularizer;
+} kcl_dense_options;
+
+typedef struct kcl_activation_options {
+    KCL_LAYER_COMMON
+    const char *activation;
+    kcl_activation_args activation_args;
+} kcl_activation_options;
+
+typedef struct kcl_reshape_options {
+    KCL_LAYER_COMMON
+    int64_t target_shape[KCL_MAX_RANK];   /* without the batch axis; one -1 allowed; zeros end */
+} kcl_reshape_options;
+
+typedef struct kcl_dropout_options {
+    KCL_LAYER_COMMON
+    float rate;                  /* fraction dropped in training, [0, 1) */
+    uint64_t seed;               /* 0: unseeded */
+} kcl_dropout_options;
+
+/* A Lambda layer: a user function with no weights, written as an OpenCL C
+ * expression of x (one input) or of x0, x1, ... (several), element by element,
+ * compiled at run time; optional gradient expressions of x (or x0...), y and
+ * dy, one per input. Without them the layer is not differentiable. */
+typedef struct kcl_lambda_options {
+    KCL_LAYER_COMMON
+    const char *expression;      /* e.g. "x * x + 1.0f" */
+    const char *gradient[4];     /* e.g. {"2.0f * x * dy"}; NULL: none */
+    int n_inputs;                /* 0 means 1 */
+} kcl_lambda_options;
+
+typedef struct kcl_merge_options {
+    KCL_LAYER_COMMON
+    int axis;                    /* Concatenate; 0 means -1 (Keras' default) */
+} kcl_merge_options;
+
+typedef struct kcl_flatten_options {
+    KCL_LAYER_COMMON
+} kcl_flatten_options;
+
+kcl_layer *kcl_layer_dense_(const kcl_dense_options *options);
+kcl_layer *kcl_layer_activation_(const kcl_activation_options *options);
+kcl_layer *kcl_layer_flatten_(const kcl_flatten_options *options);
+kcl_layer *kcl_layer_reshape_(const kcl_reshape_options *options);
+kcl_layer *kcl_layer_dropout_(const kcl_dropout_options *options);
+kcl_layer *kcl_layer_lambda_(const kcl_lambda_options *options);
+kcl_layer *kcl_layer_add_(const kcl_merge_options *options);
+kcl_layer *kcl_layer_subtract_(const kcl_merge_options *options);
+kcl_layer *kcl_layer_multiply_(const kcl_merge_options *options);
+kcl_layer *kcl_layer_average_(const kcl_merge_options *options);
+kcl_layer *kcl_layer_concatenate_(const kcl_merge_options *options);
+
+#define kcl_layer_dense(units_, ...) \
+    kcl_layer_dense_(&(kcl_dense_options){.units = (units_), __VA_ARGS__})
+#define kcl_layer_activation(name_, ...) \
+    kcl_layer_activation_(&(kcl_activation_options){.activation = (name_), __VA_ARGS__})
+#define kcl_layer_flatten(...) kcl_layer_flatten_(&(kcl_flatten_options){__VA_ARGS__})
+#define kcl_layer_reshape(...) kcl_layer_reshape_(&(kcl_reshape_options){__VA_ARGS__})
+#define kcl_layer_dropout(rate_, ...) \
+    kcl_layer_dropout_(&(kcl_dropout_options){.rate = (rate_), __VA_ARGS__})
+#define kcl_layer_lambda(expr_, ...) \
+    kcl_layer_lambda_(&(kcl_lambda_options){.expression = (expr_), __VA_ARGS__})
+#define kcl_layer_add(...)         kcl_layer_add_(&(kcl_merge_options){__VA_ARGS__})
+#define kcl_layer_subtract(...)    kcl_layer_subtract_(&(kcl_merge_options){__VA_ARGS__})
+#define kcl_layer_multiply(...)    kcl_layer_multiply_(&(kcl_merge_options){__VA_ARGS__})
+#define kcl_layer_average(...)     kcl_layer_average_(&(kcl_merge_options){__VA_ARGS__})
+#define kcl_layer_concatenate(...) kcl_layer_concatenate_(&(kcl_merge_options){__VA_ARGS__})
+
+/* Frees a layer that no model or call took. */
+void kcl_layer_free(kcl_layer *layer);
+const char *kcl_layer_name(const kcl_layer *layer);
+const char *kcl_layer_class(const kcl_layer *layer);    /* "Dense", ... */
+kcl_status kcl_layer_set_trainable(kcl_layer *layer, int trainable);
+int kcl_layer_trainable(const kcl_layer *layer);
+/* The layer's weights in Keras' order (Dense: kernel, bias); NULL before the
+ * layer is built. The tensors stay the layer's. */
+size_t kcl_layer_weight_count(const kcl_layer *layer);
+kcl_tensor *kcl_layer_weight(const kcl_layer *layer, size_t i);
+const char *kcl_layer_weight_name(const kcl_layer *layer, size_t i);   /* "kernel", "bias" */
+/* Copies host values into weight i (count must match its size). */
+kcl_status kcl_layer_set_weight(kcl_layer *layer, size_t i, const float *values, size_t count);
+
+/* ----------------------------------------------------------------- models -- */
+
+typedef struct kcl_model kcl_model;
+/* A symbolic tensor of a functional graph (Keras' KerasTensor): a shape and
+ * the layer call that makes it. Owned by the context. */
+typedef struct kcl_sym kcl_sym;
+
+kcl_status kcl_sequential(kcl_context *ctx, kcl_model **out);
+/* Appends a layer (the model takes it, also on failure). Shapes are inferred
+ * as layers are added; an incompatible layer is refused with both shapes in
+ * the message and the model is left as it was. */
+kcl_status kcl_model_add(kcl_model *m, kcl_layer *layer);
+kcl_status kcl_model_pop(kcl_model *m);
+
+/* Functional models: inputs -> layer calls -> outputs. */
+kcl_status kcl_input(kcl_context *ctx, int rank, const int64_t *shape, const char *name,
+                     kcl_sym **out);
+kcl_status kcl_call(kcl_layer *layer, kcl_sym *x, kcl_sym **out);
+kcl_status kcl_call_n(kcl_layer *layer, size_t n, kcl_sym *const *xs, kcl_sym **out);
+int kcl_sym_rank(const kcl_sym *s);            /* with the batch axis */
+const int64_t *kcl_sym_shape(const kcl_sym *s);   /* batch axis as -1 */
+kcl_status kcl_functional(kcl_context *ctx, size_t n_inputs, kcl_sym *const *inputs,
+                          size_t n_outputs, kcl_sym *const *outputs, const char *name,
+                          kcl_model **out);
+/* The model as a layer, to call or add inside another model (the outer model
+ * then shares this one's weights; free the inner model only after it). */
+kcl_layer *kcl_model_as_layer(kcl_model *m);
+
+void kcl_model_free(kcl_model *m);
+kcl_context *kcl_model_context(const kcl_model *m);
+const char *kcl_model_name(const kcl_model *m);
+size_t kcl_model_layer_count(const kcl_model *m);
+kcl_layer *kcl_model_layer(const kcl_model *m, size_t i);
+kcl_layer *kcl_model_layer_by_name(const kcl_model *m, const char *name);
+/* Keras' summary() table into a malloc'ed string (free() it). */
+kcl_status kcl_model_summary(kcl_model *m, char **text);
+/* Total, trainable and non-trainable parameter counts. */
+kcl_status kcl_model_count_params(kcl_model *m, int64_t *total, int64_t *trainable);
+
+/* --------------------------------------------------------------- training -- */
+
+typedef struct kcl_compile_options {
+    kcl_optimizer_config optimizer;   /* kind DEFAULT: rmsprop */
+    size_t n_losses;             /* 1, or one per output */
+    const kcl_loss_config *losses;
+    const float *loss_weights;   /* NULL: all 1 */
+    size_t n_metrics;            /* applied to every output */
+    const kcl_metric_config *metrics;
+} kcl_compile_options;
+
+/* compile(optimizer, loss, metrics) with names: metrics is NULL or a
+ * comma-separated list ("accuracy", "mae,mse"). */
+kcl_status kcl_compile(kcl_model *m, kcl_optimizer_config optimizer, const char *loss,
+                       const char *metrics);
+kcl_status kcl_compile_ex(kcl_model *m, const kcl_compile_options *options);
+
+typedef enum kcl_verbose {
+    KCL_VERBOSE_AUTO = 0,        /* a progress bar on a terminal, else one line per epoch */
+    KCL_VERBOSE_SILENT,          /* Keras' verbose=0: nothing written */
+    KCL_VERBOSE_BAR,             /* verbose=1 */
+    KCL_VERBOSE_LINE             /* verbose=2: one line per epoch */
+} kcl_verbose;
+
+typedef struct kcl_callback kcl_callback;
+typedef struct kcl_history kcl_history;
+
+typedef struct kcl_fit_options {
+    int epochs;                  /* 0 means 1 */
+    int64_t batch_size;          /* 0 means 32 */
+    kcl_verbose verbose;
+    float validation_split;      /* the last fraction of x, y (before shuffling) */
+    size_t n_validation;         /* validation_data: n_validation x arrays then y arrays */
+    const kcl_array *validation_data;
+    int no_shuffle;              /* Keras' shuffle=False */
+    uint64_t seed;               /* shuffling and dropout; 0: unseeded */
+    int initial_epoch;
+    size_t n_class_weight;       /* class_weight[c] for class c (sparse or one-hot targets) */
+    const float *class_weight;
+    const kcl_array *sample_weight;   /* shape [samples] */
+    size_t n_callbacks;
+    kcl_callback *const *callbacks;
+} kcl_fit_options;
+
+/* Trains on host arrays: x (n_x of them, one per model input) and y (one per
+ * output). *history (may be NULL) receives the per-epoch loss and metrics (also
+ * when training stops early). A NaN or infinite loss stops training with
+ * KCL_ERR_NUMERIC and a message naming the epoch and step (the loss is read
+ * at every progress update and epoch end; every step with TerminateOnNaN). */
+kcl_status kcl_fit_arrays(kcl_model *m, size_t n_x, const kcl_array *x, size_t n_y,
+                          const kcl_array *y, const kcl_fit_options *options,
+                          kcl_history **history);
+/* Single input, single output: kcl_fit(m, &x, &y, .epochs = 10, .batch_size = 128). */
+#define kcl_fit(m, x, y, ...) \
+    kcl_fit_arrays((m), 1, (x), 1, (y), &(kcl_fit_options){__VA_ARGS__}, NULL)
+/* Trains on a Dataset whose elements are (x..., y...) with the model's counts. */
+kcl_status kcl_fit_dataset(kcl_model *m, kcl_dataset *train, kcl_dataset *validation,
+                           const kcl_fit_options *options, kcl_history **history);
+
+typedef struct kcl_eval_options {
+    int64_t batch_size;          /* 0 means 32 */
+    kcl_verbose verbose;
+    const kcl_array *sample_weight;
+} kcl_eval_options;
+
+/* Loss then metrics, in the order of kcl_model_metric_name. */
+kcl_status kcl_evaluate(kcl_model *m, size_t n_x, const kcl_array *x, size_t n_y,
+                        const kcl_array *y, const kcl_eval_options *options, float *results,
+                        size_t n_results);
+kcl_status kcl_evaluate_dataset(kcl_model *m, kcl_dataset *data, const kcl_eval_options *options,
+                                float *results, size_t n_results);
+size_t kcl_model_metric_count(const kcl_model *m);          /* loss included */
+const char *kcl_model_metric_name(const kcl_model *m, size_t i);   /* "loss", "accuracy", ... */
+/* Predictions for x, one array per output (free with kcl_array_free). */
+kcl_status kcl_predict(kcl_model *m, size_t n_x, const kcl_array *x,
+                       const kcl_eval_options *options, size_t n_out, kcl_array *out);
+
+/* One step on device tensors; *loss (may be NULL) receives the loss and the
+ * metrics (n_results values) after the step (this waits for the device). */
+kcl_status kcl_train_on_batch(kcl_model *m, kcl_tensor *const *x, kcl_tensor *const *y,
+                              float *results, size_t n_results);
+kcl_status kcl_test_on_batch(kcl_model *m, kcl_tensor *const *x, kcl_tensor *const *y,
+                             float *results, size_t n_results);
+/* Forward pass in inference mode; outputs are new tensors. */
+kcl_status kcl_predict_on_batch(kcl_model *m, kcl_tensor *const *x, kcl_tensor **outputs);
+
+/* History: one value per epoch for "loss", each metric, and "val_..." ones. */
+int kcl_history_epochs(const kcl_history *h);
+/* The values of a key (NULL when absent); valid while h lives. */
+const float *kcl_history_get(const kcl_history *h, const char *key);
+size_t kcl_history_key_count(const kcl_history *h);
+const char *kcl_history_key(const kcl_history *h, size_t i);
+void kcl_history_free(kcl_history *h);
+
+/* -------------------------------------------------------------- callbacks -- */
+
+/* The values of an epoch or batch: loss and metrics by name. */
+typedef struct kcl_logs {
+    size_t n;
+    const char *const *keys;
+    const float *values;
+} kcl_logs;
+
+/* A user callback (Keras' keras.callbacks.Callback): every hook may be NULL;
+ * returning an error stops training with it. */
+typedef struct kcl_callback_hooks {
+    void *user;
+    kcl_status (*on_train_begin)(kcl_model *m, void *user);
+    kcl_status (*on_train_end)(kcl_model *m, const kcl_logs *logs, void *user);
+    kcl_status (*on_epoch_begin)(kcl_model *m, int epoch, void *user);
+    kcl_status (*on_epoch_end)(kcl_model *m, int epoch, const kcl_logs *logs, void *user);
+    kcl_status (*on_batch_begin)(kcl_model *m, int64_t batch, void *user);
+    /* logs hold the running loss and metrics; providing this hook makes each
+     * step wait for the device to read them. */
+    kcl_status (*on_batch_end)(kcl_model *m, int64_t batch, const kcl_logs *logs, void *user);
+    void (*destroy)(void *user);  /* called by kcl_callback_free */
+} kcl_callback_hooks;
+
+kcl_status kcl_callback_create(const kcl_callback_hooks *hooks, kcl_callback **out);
+void kcl_callback_free(kcl_callback *cb);
+/* Asks fit to stop after the current epoch (Keras' model.stop_training = True). */
+void kcl_model_stop_training(kcl_model *m);
+/* The optimizer of a compiled model (NULL before compile). */
+kcl_optimizer *kcl_model_optimizer(kcl_model *m);
 
 #ifdef __cplusplus
 }
