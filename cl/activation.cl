@@ -3,9 +3,13 @@
 // Elementwise activations: each defines NAME_f(x, p, q, r, s), the value, and
 // NAME_d(x, p, q, r, s), the derivative, from Keras' formula; p..s are the
 // activation's arguments, already resolved to Keras' defaults on the host.
-// ACTIVATION(NAME) turns the pair into two kernels:
-//     act_NAME       y = f(x)
-//     act_NAME_grad  dx = dy * f'(x)
+// ACTIVATION(NAME) turns the pair into four kernels:
+//     act_NAME            y = f(x)
+//     act_NAME_grad       dx = dy * f'(x)
+//     bias_act_NAME       y = f(x + b), b along the last axis (c channels):
+//                         Dense's bias and activation in one pass
+//     bias_act_NAME_grad  dz = dy * f'(x + b), the gradient of x (and, summed
+//                         over rows, of b)
 // At points where f is not differentiable, f'(x) follows TensorFlow's
 // gradient kernels (ReluGrad, LeakyReluGrad, EluGrad, SeluGrad, Relu6Grad,
 // clip_by_value's and where's gradients).
@@ -64,6 +68,29 @@ __kernel void act_##NAME##_grad(__global const float *px, const ulong ox,       
     const size_t i = get_global_id(0);                                                  \
     if (i >= n) return;                                                                 \
     pdx[odx + i] = pdy[ody + i] * NAME##_d(px[ox + i], p, q, r, s);                     \
+}                                                                                       \
+__kernel void bias_act_##NAME(__global const float *px, const ulong ox,                \
+                              __global const float *pb, const ulong ob,                \
+                              __global float *py, const ulong oy, const ulong c,       \
+                              const float p, const float q, const float r,             \
+                              const float s, const ulong n)                             \
+{                                                                                       \
+    const size_t i = get_global_id(0);                                                  \
+    if (i >= n) return;                                                                 \
+    const ulong k = i - (i / c) * c;                                                    \
+    py[oy + i] = NAME##_f(px[ox + i] + pb[ob + k], p, q, r, s);                         \
+}                                                                                       \
+__kernel void bias_act_##NAME##_grad(__global const float *px, const ulong ox,         \
+                                     __global const float *pb, const ulong ob,         \
+                                     __global const float *pdy, const ulong ody,       \
+                                     __global float *pdz, const ulong odz,             \
+                                     const ulong c, const float p, const float q,      \
+                                     const float r, const float s, const ulong n)      \
+{                                                                                       \
+    const size_t i = get_global_id(0);                                                  \
+    if (i >= n) return;                                                                 \
+    const ulong k = i - (i / c) * c;                                                    \
+    pdz[odz + i] = pdy[ody + i] * NAME##_d(px[ox + i] + pb[ob + k], p, q, r, s);        \
 }
 
 // relu: p negative_slope, q max_value (+inf: none), r threshold, s the

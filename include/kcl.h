@@ -795,9 +795,14 @@ typedef struct kcl_dropout_options {
 } kcl_dropout_options;
 
 /* A Lambda layer: a user function with no weights, written as an OpenCL C
- * expression of x (one input) or of x0, x1, ... (several), element by element,
- * compiled at run time; optional gradient expressions of x (or x0...), y and
- * dy, one per input. Without them the layer is not differentiable. */
+ * expression of x (one input) or of x0, x1, ... (up to 4 inputs of one shape),
+ * element by element, compiled at run time (write float literals: 1.0f);
+ * optional gradient expressions of x (or x0...), y and dy, one per input.
+ * Without them the layer is not recorded on tapes: weights before it get zero
+ * gradients. No higher-order gradients. An expression is an expression, not
+ * code: ; { } # \ comments and line breaks are refused (KCL_ERR_ARGUMENT); one
+ * that does not compile is KCL_ERR_BUILD with the compiler's log; offline
+ * contexts refuse Lambda layers (KCL_ERR_OFFLINE). */
 typedef struct kcl_lambda_options {
     KCL_LAYER_COMMON
     const char *expression;      /* e.g. "x * x + 1.0f" */
@@ -1019,6 +1024,75 @@ void kcl_callback_free(kcl_callback *cb);
 void kcl_model_stop_training(kcl_model *m);
 /* The optimizer of a compiled model (NULL before compile). */
 kcl_optimizer *kcl_model_optimizer(kcl_model *m);
+
+/* ------------------------------------------------------ built-in callbacks -- *
+ * Keras' callbacks; each returns a new callback (free with kcl_callback_free).
+ * monitor NULL means "val_loss"; mode: 0 "auto" (max for names containing
+ * "acc" or "auc", min otherwise), 1 "min", 2 "max". */
+
+typedef struct kcl_early_stopping_options {
+    const char *monitor;
+    float min_delta;
+    int patience;
+    int mode;
+    float baseline;              /* 0: none */
+    int restore_best_weights;
+    int start_from_epoch;
+} kcl_early_stopping_options;
+
+typedef struct kcl_model_checkpoint_options {
+    const char *path;            /* "{epoch}" and "{monitor}" are not expanded: one file */
+    const char *monitor;
+    int mode;
+    int save_best_only;
+    int save_weights_only;       /* weights only (safetensors) instead of the whole model */
+} kcl_model_checkpoint_options;
+
+typedef struct kcl_reduce_lr_options {
+    const char *monitor;
+    float factor;                /* 0 means 0.1 */
+    int patience;                /* 0 means 10 */
+    int mode;
+    float min_delta;             /* 0 means 1e-4 */
+    int cooldown;
+    float min_lr;
+} kcl_reduce_lr_options;
+
+kcl_status kcl_early_stopping(const kcl_early_stopping_options *options, kcl_callback **out);
+kcl_status kcl_model_checkpoint(const kcl_model_checkpoint_options *options, kcl_callback **out);
+kcl_status kcl_reduce_lr_on_plateau(const kcl_reduce_lr_options *options, kcl_callback **out);
+/* Stops training at the first batch whose loss is NaN or infinite; fit then
+ * returns KCL_ERR_NUMERIC. Checks every batch (the loss is read each step). */
+kcl_status kcl_terminate_on_nan(kcl_callback **out);
+/* One line per epoch: "epoch,<keys...>" as Keras' CSVLogger; append nonzero
+ * continues an existing file. */
+kcl_status kcl_csv_logger(const char *path, const char *separator, int append,
+                          kcl_callback **out);
+/* The epoch at which EarlyStopping stopped training (0: it did not). */
+int kcl_early_stopping_stopped_epoch(const kcl_callback *cb);
+
+/* ------------------------------------------------------------ save / load -- *
+ * Weights are stored in the safetensors format (readable by the Python
+ * `safetensors` package), named "<layer>/<weight>" ("dense_1/kernel"); the
+ * architecture and compile settings as JSON. Every write goes to a temporary
+ * file renamed over the old one, so an interrupted save leaves the old file
+ * intact. Every read checks sizes, offsets, dtypes, names and shapes: a
+ * truncated, corrupt or hostile file is refused (KCL_ERR_FORMAT) with a
+ * message, and the model is left as it was. */
+
+kcl_status kcl_model_save_weights(kcl_model *m, const char *path);
+/* Loads weights by name into a built model of the same architecture. */
+kcl_status kcl_model_load_weights(kcl_model *m, const char *path);
+/* The architecture (and compile settings when compiled) as JSON (free()). */
+kcl_status kcl_model_to_json(kcl_model *m, char **json);
+/* A new, uncompiled-or-compiled model from such JSON, with fresh weights. */
+kcl_status kcl_model_from_json(kcl_context *ctx, const char *json, kcl_model **out);
+/* The whole model in one safetensors file: architecture, compile settings and
+ * training state in its metadata, weights and optimizer slots as tensors
+ * ("optimizer/<layer>/<weight>/<slot>"), plus a checksum that load verifies.
+ * A loaded model continues training where the saved one stopped. */
+kcl_status kcl_model_save(kcl_model *m, const char *path);
+kcl_status kcl_model_load(kcl_context *ctx, const char *path, kcl_model **out);
 
 #ifdef __cplusplus
 }

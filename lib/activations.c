@@ -448,3 +448,103 @@ kcl_status kcl_activation(kcl_tensor *x, const char *name, const kcl_activation_
     }
     return unknown_name(x->ctx, name);
 }
+
+/* ------------------------------------------------ fused bias + activation -- */
+
+/* Dense's y = f(x + b) in one kernel (bias_act_NAME); its gradient
+ * dz = dy * f'(x + b) in one more, then dx = dz and db = dz summed over rows.
+ * Only elementwise activations fuse; others run bias_add then the activation.
+ * Not differentiable a second time (as the elementwise activations). */
+
+static kcl_status bias_act_forward(kcl_context *ctx, const kcl_node *node)
+{
+    const elementwise_def *def = &elementwise_defs[node->attr.i[0]];
+    const kcl_tensor *x = node->in[0], *b = node->in[1], *y = node->out;
+    char kernel[64];
+    snprintf(kernel, sizeof kernel, "bias_%s", def->kernel);
+    cl_ulong ox = x->offset, ob = b->offset, oy = y->offset, n = (cl_ulong)y->size;
+    cl_ulong c = (cl_ulong)b->size;
+    const float *f = node->attr.f;
+    kcl_arg args[] = {KCL_MEM(x), KCL_ARG(ox), KCL_MEM(b), KCL_ARG(ob), KCL_MEM(y),
+                      KCL_ARG(oy), KCL_ARG(c), KCL_ARG(f[0]), KCL_ARG(f[1]), KCL_ARG(f[2]),
+                      KCL_ARG(f[3]), KCL_ARG(n)};
+    return kcl__enqueue(ctx, "activation", kernel, (size_t)n, 12, args);
+}
+
+/* dz from (x, b, dy): in[0] x, in[1] b, in[2] dy. */
+static kcl_status bias_act_grad_forward(kcl_context *ctx, const kcl_node *node)
+{
+    const elementwise_def *def = &elementwise_defs[node->attr.i[0]];
+    const kcl_tensor *x = node->in[0], *b = node->in[1], *dy = node->in[2], *dz = node->out;
+    char kernel[64];
+    snprintf(kernel, sizeof kernel, "bias_%s_grad", def->kernel);
+    cl_ulong ox = x->offset, ob = b->offset, ody = dy->offset, odz = dz->offset;
+    cl_ulong n = (cl_ulong)dz->size, c = (cl_ulong)b->size;
+    const float *f = node->attr.f;
+    kcl_arg args[] = {KCL_MEM(x), KCL_ARG(ox), KCL_MEM(b), KCL_ARG(ob), KCL_MEM(dy),
+                      KCL_ARG(ody), KCL_MEM(dz), KCL_ARG(odz), KCL_ARG(c), KCL_ARG(f[0]),
+                      KCL_ARG(f[1]), KCL_ARG(f[2]), KCL_ARG(f[3]), KCL_ARG(n)};
+    return kcl__enqueue(ctx, "activation", kernel, (size_t)n, 14, args);
+}
+
+static const kcl_op_def bias_act_grad_def = {"bias_activation_grad", bias_act_grad_forward, NULL};
+
+static kcl_status bias_act_backward(kcl_context *ctx, const kcl_node *node, kcl_tensor *gy,
+                                    kcl_tensor **g)
+{
+    (void)ctx;
+    kcl_tensor *x = node->in[0], *dz;
+    kcl_node grad;
+    kcl__node_init(&grad, &bias_act_grad_def, 3, (kcl_tensor *[]){x, node->in[1], gy});
+    grad.attr = node->attr;
+    kcl_status st = kcl__op_run(&grad, x->rank, x->shape, &dz);
+    if (st)
+        return st;
+    int axes[KCL_MAX_RANK];
+    for (int i = 0; i + 1 < x->rank; i++)
+        axes[i] = i;
+    st = kcl_reduce_sum(dz, (size_t)(x->rank - 1), axes, 0, &g[1]);
+    if (st) {
+        kcl_tensor_free(dz);
+        return st;
+    }
+    g[0] = dz;
+    return KCL_OK;
+}
+
+static const kcl_op_def bias_act_def = {"bias_activation", bias_act_forward, bias_act_backward};
+
+kcl_status kcl__bias_activation(kcl_tensor *x, kcl_tensor *bias, const char *name,
+                                const kcl_activation_args *args, kcl_tensor **out)
+{
+    kcl_status st = kcl__same_context("bias_activation", x, bias);
+    if (st)
+        return st;
+    static const kcl_activation_args defaults;
+    const act_name *a = NULL;
+    for (size_t i = 0; name && i < ACT_NAME_COUNT && !a; i++)
+        if (strcmp(name, act_names[i].name) == 0)
+            a = &act_names[i];
+    bool fusable = a && a->family == FAMILY_ELEMENTWISE && x->rank >= 1 && bias->rank == 1 &&
+                   bias->size == x->shape[x->rank - 1] && bias->size > 0;
+    if (!fusable) {
+        kcl_tensor *z;
+        if ((st = kcl_bias_add(x, bias, &z)))
+            return st;
+        if (!name || strcmp(name, "linear") == 0) {
+            *out = z;
+            return KCL_OK;
+        }
+        st = kcl_activation(z, name, args, out);
+        kcl_tensor_free(z);
+        return st;
+    }
+    float f[4] = {0};
+    elementwise_kind kind = elementwise_scalars((elementwise_kind)a->index,
+                                                args ? args : &defaults, f);
+    kcl_node node;
+    kcl__node_init(&node, &bias_act_def, 2, (kcl_tensor *[]){x, bias});
+    node.attr.i[0] = (int)kind;
+    memcpy(node.attr.f, f, sizeof f);
+    return kcl__op_run(&node, x->rank, x->shape, out);
+}

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "model.h"
 
 static char *dup_or_null(const char *s)
 {
@@ -141,6 +141,8 @@ void kcl_context_free(kcl_context *ctx)
     if (ctx->queue)
         clFinish(ctx->queue);
     kcl__tapes_free(ctx);
+    kcl__syms_free(ctx);
+    kcl__names_free(ctx);
     kcl__tensors_free(ctx);
     kcl__pool_free(ctx);
     kcl__programs_free(ctx);

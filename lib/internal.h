@@ -50,6 +50,11 @@ typedef struct kcl_program kcl_program;   /* a built program with its kernels */
 kcl_status kcl__kernel(kcl_context *ctx, const char *program, const char *kernel,
                        cl_kernel *out);
 void kcl__programs_free(kcl_context *ctx);
+/* Same for a program built from source text generated at run time (Lambda
+ * layers): cached in memory under `program` (which must name the source
+ * uniquely) and on disk by the source's hash; refused in offline mode. */
+kcl_status kcl__kernel_from_source(kcl_context *ctx, const char *program, const char *source,
+                                   const char *kernel, cl_kernel *out);
 
 /* Disk cache of program binaries (cache.c). The key text names everything a
  * binary depends on; the file is named after its hash. */
@@ -121,6 +126,8 @@ struct kcl_context {
     uint64_t next_tensor_id;
 
     kcl_pool pool;               /* device buffers, reused */
+    struct kcl_name_count *names;   /* automatic layer names given so far */
+    kcl_sym *syms;               /* symbolic tensors of functional graphs */
     kcl_tape *tapes;             /* tapes recording now, a list */
 };
 
@@ -221,6 +228,11 @@ kcl_status kcl__full(kcl_context *ctx, int rank, const int64_t *shape, float val
                      kcl_tensor **out);
 /* Checks a and b are non-NULL tensors of one context; names op. */
 kcl_status kcl__same_context(const char *op, const kcl_tensor *a, const kcl_tensor *b);
+
+/* y = activation(x + bias) with bias along the last axis: one kernel for
+ * elementwise activations (Dense's fused path), bias_add + activation else. */
+kcl_status kcl__bias_activation(kcl_tensor *x, kcl_tensor *bias, const char *name,
+                                const kcl_activation_args *args, kcl_tensor **out);
 
 /* Kernel argument helper: sets n arguments from (size, pointer) pairs. */
 typedef struct kcl_arg {

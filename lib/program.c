@@ -259,17 +259,31 @@ static void store_cached(kcl_context *ctx, const kcl_cache_key *key, cl_program 
     free(binary);
 }
 
-static kcl_status make_program(kcl_context *ctx, const char *name, cl_program *out)
+static kcl_status make_program(kcl_context *ctx, const char *name, const char *given,
+                               cl_program *out)
 {
-    char *source;
-    kcl_status st = load_source(ctx, name, &source);
+    char *source = NULL;
+    kcl_status st = KCL_OK;
+    if (given) {
+        size_t n = strlen(given) + 1;
+        if ((source = malloc(n)))
+            memcpy(source, given, n);
+        else
+            st = kcl__fail(ctx, KCL_ERR_MEMORY, "out of host memory");
+    } else {
+        st = load_source(ctx, name, &source);
+    }
     if (st)
         return st;
     char options[512];
     build_options(source, options, sizeof options);
     kcl_cache_key key;
     kcl__cache_key(ctx, name, source, options, &key);
-    if (ctx->offline) {
+    if (ctx->offline && given) {
+        st = kcl__fail(ctx, KCL_ERR_OFFLINE,
+                       "offline mode: kernel program '%s' is built from source at run time "
+                       "(a Lambda layer), which offline mode cannot do", name);
+    } else if (ctx->offline) {
         st = load_offline(ctx, name, &key, options, out);
     } else if (!ctx->cache_dir || !load_cached(ctx, name, &key, options, out)) {
         st = from_source(ctx, name, source, options, out);
@@ -283,7 +297,8 @@ static kcl_status make_program(kcl_context *ctx, const char *name, cl_program *o
     return st;
 }
 
-static kcl_status find_program(kcl_context *ctx, const char *name, kcl_program **out)
+static kcl_status find_program_source(kcl_context *ctx, const char *name, const char *source,
+                                      kcl_program **out)
 {
     for (kcl_program *p = ctx->programs; p; p = p->next)
         if (strcmp(p->name, name) == 0) {
@@ -298,7 +313,7 @@ static kcl_status find_program(kcl_context *ctx, const char *name, kcl_program *
     }
     memcpy(p->name, name, len);
     double start = kcl__now();
-    kcl_status st = make_program(ctx, name, &p->program);
+    kcl_status st = make_program(ctx, name, source, &p->program);
     ctx->stats.seconds += kcl__now() - start;
     if (st) {
         free(p->name);
@@ -312,10 +327,16 @@ static kcl_status find_program(kcl_context *ctx, const char *name, kcl_program *
     return KCL_OK;
 }
 
-kcl_status kcl__kernel(kcl_context *ctx, const char *program, const char *kernel, cl_kernel *out)
+static kcl_status find_program(kcl_context *ctx, const char *name, kcl_program **out)
+{
+    return find_program_source(ctx, name, NULL, out);
+}
+
+static kcl_status kernel_of(kcl_context *ctx, const char *program, const char *source,
+                            const char *kernel, cl_kernel *out)
 {
     kcl_program *p;
-    kcl_status st = find_program(ctx, program, &p);
+    kcl_status st = find_program_source(ctx, program, source, &p);
     if (st)
         return st;
     for (size_t i = 0; i < p->nkernels; i++)
@@ -342,6 +363,17 @@ kcl_status kcl__kernel(kcl_context *ctx, const char *program, const char *kernel
     p->kernels[p->nkernels++] = (named_kernel){copy, k};
     *out = k;
     return KCL_OK;
+}
+
+kcl_status kcl__kernel(kcl_context *ctx, const char *program, const char *kernel, cl_kernel *out)
+{
+    return kernel_of(ctx, program, NULL, kernel, out);
+}
+
+kcl_status kcl__kernel_from_source(kcl_context *ctx, const char *program, const char *source,
+                                   const char *kernel, cl_kernel *out)
+{
+    return kernel_of(ctx, program, source, kernel, out);
 }
 
 void kcl__programs_free(kcl_context *ctx)

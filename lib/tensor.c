@@ -86,7 +86,7 @@ static kcl_status new_tensor(kcl_context *ctx, const char *fn, int rank, const i
         char buf[256];
         return kcl__fail(ctx, st, "%s: allocating %zu bytes for tensor %s: %s", fn,
                          (size_t)size * sizeof(float),
-                         kcl__shape_str(rank, shape, buf, sizeof buf), ctx->errmsg);
+                         kcl__shape_str(rank, shape, buf, sizeof buf), kcl_errmsg(ctx));
     }
     s->bytes = bytes;
     s->refs = 1;

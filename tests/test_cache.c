@@ -239,7 +239,7 @@ static void test_offline_mode(void **state)
     free(dir);
 }
 
-/* Copies the kernel sources into dir, breaking fill.cl. */
+/* Copies the kernel sources into dir, breaking gemm.cl. */
 static void write_broken_sources(const char *dir)
 {
     const char *src = getenv("KCL_TEST_CL_DIR");
@@ -259,7 +259,7 @@ static void write_broken_sources(const char *dir)
         int c;
         while ((c = fgetc(in)) != EOF)
             fputc(c, out);
-        if (strcmp(e->d_name, "fill.cl") == 0)
+        if (strcmp(e->d_name, "gemm.cl") == 0)
             fputs("\n__kernel void broken(__global float *x) { x[0] = kcl_undefined_thing; }\n",
                   out);
         fclose(in);
@@ -280,7 +280,7 @@ static void test_build_error_has_compiler_log(void **state)
     unsetenv("KCL_KERNEL_DIR");
     assert_int_equal(kcl_build_all(ctx), KCL_ERR_BUILD);
     const char *msg = kcl_errmsg(ctx);
-    assert_non_null(strstr(msg, "'fill'"));
+    assert_non_null(strstr(msg, "'gemm'"));
     assert_non_null(strstr(msg, "kcl_undefined_thing"));   /* from the compiler's log */
     /* The context stays usable for work that does not need the broken program. */
     int64_t shape[1] = {3};
