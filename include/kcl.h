@@ -435,7 +435,10 @@ kcl_status kcl_logsumexp(kcl_tensor *x, int axis, int keepdims, kcl_tensor **out
 /* Per-row categorical cross-entropy of softmax(logits) against target
  * probabilities (same shape [..., classes]): out has shape [...]. */
 kcl_status kcl_softmax_cross_entropy(kcl_tensor *logits, kcl_tensor *target, kcl_tensor **out);
-/* Same with integer class labels (float values) of shape [...]. */
+/* Same with integer class labels (float values, fractions dropped) of shape
+ * [...]; a label outside [0, classes) or NaN gives NaN for that row (loss and
+ * gradient). The fused cross-entropies refuse second-order gradients
+ * (KCL_ERR_STATE); logsumexp's differentiate again. */
 kcl_status kcl_sparse_softmax_cross_entropy(kcl_tensor *logits, kcl_tensor *labels,
                                             kcl_tensor **out);
 /* Elementwise binary cross-entropy of sigmoid(logits) against targets. */
