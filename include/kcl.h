@@ -822,6 +822,10 @@ typedef struct kcl_flatten_options {
     KCL_LAYER_COMMON
 } kcl_flatten_options;
 
+/* Keras' Input for a Sequential model: kcl_layer_input(.input_shape = {28, 28})
+ * as the first layer fixes the model's input shape. (Functional models use
+ * kcl_input.) */
+kcl_layer *kcl_layer_input_(const kcl_flatten_options *options);
 kcl_layer *kcl_layer_dense_(const kcl_dense_options *options);
 kcl_layer *kcl_layer_activation_(const kcl_activation_options *options);
 kcl_layer *kcl_layer_flatten_(const kcl_flatten_options *options);
@@ -838,6 +842,7 @@ kcl_layer *kcl_layer_concatenate_(const kcl_merge_options *options);
     kcl_layer_dense_(&(kcl_dense_options){.units = (units_), __VA_ARGS__})
 #define kcl_layer_activation(name_, ...) \
     kcl_layer_activation_(&(kcl_activation_options){.activation = (name_), __VA_ARGS__})
+#define kcl_layer_input(...) kcl_layer_input_(&(kcl_flatten_options){__VA_ARGS__})
 #define kcl_layer_flatten(...) kcl_layer_flatten_(&(kcl_flatten_options){__VA_ARGS__})
 #define kcl_layer_reshape(...) kcl_layer_reshape_(&(kcl_reshape_options){__VA_ARGS__})
 #define kcl_layer_dropout(rate_, ...) \

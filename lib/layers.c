@@ -257,6 +257,46 @@ kcl_status kcl_layer_set_weight(kcl_layer *layer, size_t i, const float *values,
     return kcl_tensor_write(layer->weights[i], values, count);
 }
 
+/* ------------------------------------------------------------ InputLayer -- */
+
+/* Keras' Input as the first element of a Sequential model: it only fixes the
+ * input shape (from its input_shape), and passes its input through. */
+static kcl_status input_build(kcl_layer *layer, kcl_context *ctx, int n, const kcl_shape *in,
+                              kcl_shape *out)
+{
+    (void)n;
+    char a[128], b[128];
+    const kcl_shape *want = &layer->input_shape;
+    bool ok = want->rank == 0 || want->rank == in->rank;
+    for (int i = 1; ok && i < in->rank; i++)
+        ok = want->dims[i] < 0 || in->dims[i] < 0 || want->dims[i] == in->dims[i];
+    if (!ok)
+        return kcl__fail(ctx, KCL_ERR_SHAPE, "InputLayer '%s' expects %s, got %s", layer->name,
+                         kcl__shape_text(want, a, sizeof a), kcl__shape_text(in, b, sizeof b));
+    *out = *in;
+    return KCL_OK;
+}
+
+static kcl_status input_call(kcl_layer *layer, int n, kcl_tensor *const *in, bool training,
+                             kcl_tensor **out)
+{
+    (void)layer; (void)n; (void)training;
+    *out = kcl__tensor_retain(in[0]);
+    return KCL_OK;
+}
+
+static const kcl_layer_kind input_kind = {"InputLayer", "input_layer", 1, 1, input_build,
+                                          input_call, NULL};
+
+kcl_layer *kcl_layer_input_(const kcl_flatten_options *o)
+{
+    kcl_layer *layer = kcl__layer_new(&input_kind, o->name, o->input_shape, o->input_dim,
+                                      o->not_trainable, o, sizeof *o);
+    if (layer && layer->input_shape.rank == 0)
+        set_error(layer, "an Input needs input_shape (or input_dim)");
+    return layer;
+}
+
 /* ----------------------------------------------------------------- Dense -- */
 
 static kcl_status check_activation(kcl_context *ctx, const char *name,

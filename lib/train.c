@@ -330,7 +330,8 @@ static kcl_status forward_and_loss(kcl_model *m, kcl_tensor *const *x, kcl_tenso
     if (st)
         return st;
     st = total_loss(m, y, out, sw, loss);
-    if (!st && training)
+    (void)training;   /* Keras adds the regularisation losses in test steps too */
+    if (!st)
         st = add_regularization(m, loss);
     return st;
 }

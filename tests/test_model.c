@@ -328,6 +328,144 @@ static void test_nested_model_as_layer(void **state)
     kcl_model_free(inner);
 }
 
+/* ------------------------------------------------ weights and regularizers -- */
+
+/* loss = mse + l2 * sum(w²) + l1 * sum|w|, as Keras adds layer losses. */
+static void test_regularizers_in_loss(void **state)
+{
+    (void)state;
+    make_data();
+    kcl_model *m;
+    CHECK_OK(ctx, kcl_sequential(ctx, &m));
+    CHECK_OK(ctx, kcl_model_add(m, kcl_layer_input(.input_shape = {IN})));
+    CHECK_OK(ctx, kcl_model_add(m, kcl_layer_dense(1, .kernel_regularizer = {.l2 = 0.5f},
+                                                   .bias_regularizer = {.l1 = 0.25f})));
+    float w[IN] = {0.5f, -1.0f, 2.0f}, b[1] = {-0.75f};
+    kcl_layer *dense = kcl_model_layer(m, 1);
+    CHECK_OK(ctx, kcl_layer_set_weight(dense, 0, w, IN));
+    CHECK_OK(ctx, kcl_layer_set_weight(dense, 1, b, 1));
+    CHECK_OK(ctx, kcl_compile(m, kcl_sgd(), "mse", NULL));
+    double mse = 0;
+    for (int i = 0; i < N; i++) {
+        double pred = b[0];
+        for (int k = 0; k < IN; k++)
+            pred += (double)xs[i * IN + k] * w[k];
+        mse += (pred - ys[i]) * (pred - ys[i]) / N;
+    }
+    double want = mse + 0.5 * (0.25 + 1.0 + 4.0) + 0.25 * 0.75;
+    kcl_array x = {xs, 2, {N, IN}}, y = {ys, 2, {N, 1}};
+    float r[1];
+    CHECK_OK(ctx, kcl_evaluate(m, 1, &x, 1, &y, &(kcl_eval_options){.batch_size = N}, r, 1));
+    assert_float_equal(r[0], want, 1e-5 * want);
+    kcl_model_free(m);
+}
+
+/* evaluate's sample_weight and fit's class_weight weigh each sample's loss. */
+static void test_sample_and_class_weights(void **state)
+{
+    (void)state;
+    make_data();
+    kcl_model *m = fixed_model();
+    CHECK_OK(ctx, kcl_compile(m, kcl_sgd(), "mae", NULL));
+    float sw[N];
+    double want = 0;
+    for (int i = 0; i < N; i++) {
+        sw[i] = (float)(i % 3);
+        want += sw[i] * fabs(reference_forward(&xs[i * IN]) - ys[i]) / N;
+    }
+    kcl_array x = {xs, 2, {N, IN}}, y = {ys, 2, {N, 1}}, w = {sw, 1, {N}};
+    float r[1];
+    CHECK_OK(ctx, kcl_evaluate(m, 1, &x, 1, &y, &(kcl_eval_options){.batch_size = N,
+                                                                     .sample_weight = &w}, r, 1));
+    assert_float_equal(r[0], want, 1e-5 * want);
+    /* class_weight 0 for every class: the loss and the gradients vanish, so
+     * the weights stay exactly as they were. */
+    float labels[N], zero[2] = {0.0f, 0.0f}, before[HID], after[HID];
+    for (int i = 0; i < N; i++)
+        labels[i] = (float)(i % 2);
+    kcl_array yl = {labels, 2, {N, 1}};
+    CHECK_OK(ctx, kcl_tensor_read(kcl_layer_weight(kcl_model_layer(m, 0), 1), before, HID));
+    kcl_fit_options fo = {.epochs = 1, .batch_size = 32, .verbose = KCL_VERBOSE_SILENT,
+                          .n_class_weight = 2, .class_weight = zero};
+    kcl_history *h;
+    CHECK_OK(ctx, kcl_fit_arrays(m, 1, &x, 1, &yl, &fo, &h));
+    CHECK_OK(ctx, kcl_tensor_read(kcl_layer_weight(kcl_model_layer(m, 0), 1), after, HID));
+    assert_memory_equal(before, after, sizeof before);
+    assert_float_equal(kcl_history_get(h, "loss")[0], 0.0, 0.0);
+    kcl_history_free(h);
+    kcl_model_free(m);
+}
+
+/* Two outputs, a loss each, loss_weights: loss = 1 * mse(a) + 0.5 * mae(b). */
+static void test_multi_output_losses(void **state)
+{
+    (void)state;
+    make_data();
+    int64_t shape[1] = {IN};
+    kcl_sym *in, *a, *b;
+    CHECK_OK(ctx, kcl_input(ctx, 1, shape, NULL, &in));
+    CHECK_OK(ctx, kcl_call(kcl_layer_dense(1, .name = "head_a", .no_bias = 1), in, &a));
+    CHECK_OK(ctx, kcl_call(kcl_layer_dense(1, .name = "head_b", .no_bias = 1), in, &b));
+    kcl_model *m;
+    CHECK_OK(ctx, kcl_functional(ctx, 1, &in, 2, (kcl_sym *[]){a, b}, NULL, &m));
+    float wa[IN] = {1, 0, 0}, wb[IN] = {0, 1, -1};
+    CHECK_OK(ctx, kcl_layer_set_weight(kcl_model_layer_by_name(m, "head_a"), 0, wa, IN));
+    CHECK_OK(ctx, kcl_layer_set_weight(kcl_model_layer_by_name(m, "head_b"), 0, wb, IN));
+    kcl_loss_config losses[2] = {kcl_loss(KCL_LOSS_MEAN_SQUARED_ERROR),
+                                 kcl_loss(KCL_LOSS_MEAN_ABSOLUTE_ERROR)};
+    float weights[2] = {1.0f, 0.5f};
+    kcl_metric_config metric = {.kind = KCL_METRIC_MEAN_ABSOLUTE_ERROR};
+    kcl_compile_options co = {.optimizer = kcl_sgd(), .n_losses = 2, .losses = losses,
+                              .loss_weights = weights, .n_metrics = 1, .metrics = &metric};
+    CHECK_OK(ctx, kcl_compile_ex(m, &co));
+    assert_int_equal(kcl_model_metric_count(m), 3);
+    assert_string_equal(kcl_model_metric_name(m, 1), "head_a_mean_absolute_error");
+    assert_string_equal(kcl_model_metric_name(m, 2), "head_b_mean_absolute_error");
+    double mse_a = 0, mae_a = 0, mae_b = 0;
+    for (int i = 0; i < N; i++) {
+        const float *x = &xs[i * IN];
+        double pa = x[0], pb = x[1] - x[2];
+        mse_a += (pa - ys[i]) * (pa - ys[i]) / N;
+        mae_a += fabs(pa - ys[i]) / N;
+        mae_b += fabs(pb - ys[i]) / N;
+    }
+    kcl_array x = {xs, 2, {N, IN}}, y[2] = {{ys, 2, {N, 1}}, {ys, 2, {N, 1}}};
+    float r[3];
+    CHECK_OK(ctx, kcl_evaluate(m, 1, &x, 2, y, &(kcl_eval_options){.batch_size = 40}, r, 3));
+    assert_float_equal(r[0], mse_a + 0.5 * mae_b, 1e-5);
+    assert_float_equal(r[1], mae_a, 1e-5);
+    assert_float_equal(r[2], mae_b, 1e-5);
+    kcl_model_free(m);
+}
+
+/* fit on a Dataset gives the same weights as fit on the same arrays unshuffled. */
+static void test_fit_dataset_matches_arrays(void **state)
+{
+    (void)state;
+    make_data();
+    float result[2][HID];
+    for (int run = 0; run < 2; run++) {
+        kcl_model *m = fixed_model();
+        CHECK_OK(ctx, kcl_compile(m, kcl_adam(.learning_rate = 0.01f), "mse", NULL));
+        kcl_array x = {xs, 2, {N, IN}}, y = {ys, 2, {N, 1}};
+        kcl_fit_options fo = {.epochs = 2, .batch_size = 16, .no_shuffle = 1,
+                              .verbose = KCL_VERBOSE_SILENT};
+        if (run == 0) {
+            CHECK_OK(ctx, kcl_fit_arrays(m, 1, &x, 1, &y, &fo, NULL));
+        } else {
+            kcl_dataset *ds;
+            kcl_array both[2] = {x, y};
+            CHECK_OK(ctx, kcl_dataset_from_tensor_slices(ctx, 2, both, &ds));
+            CHECK_OK(ctx, kcl_dataset_batch(ds, 16, 0));
+            CHECK_OK(ctx, kcl_fit_dataset(m, ds, NULL, &fo, NULL));
+            kcl_dataset_free(ds);
+        }
+        CHECK_OK(ctx, kcl_tensor_read(kcl_layer_weight(kcl_model_layer(m, 0), 1), result[run], HID));
+        kcl_model_free(m);
+    }
+    assert_memory_equal(result[0], result[1], sizeof result[0]);
+}
+
 /* ---------------------------------------------------------------- errors -- */
 
 static void test_errors_leave_model_usable(void **state)
@@ -382,6 +520,10 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_functional_shared_layer),
         cmocka_unit_test(test_nested_model_as_layer),
+        cmocka_unit_test(test_regularizers_in_loss),
+        cmocka_unit_test(test_sample_and_class_weights),
+        cmocka_unit_test(test_multi_output_losses),
+        cmocka_unit_test(test_fit_dataset_matches_arrays),
         cmocka_unit_test(test_errors_leave_model_usable),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
