@@ -84,6 +84,7 @@ static kcl_status write_weights(kcl_st_file *f, const kcl_weight_ref *w, size_t 
     return KCL_OK;
 }
 
+/* Tensors under "optimizer/" are ignored: a whole-model file loads as weights too. */
 kcl_status kcl_model_load_weights(kcl_model *m, const char *path)
 {
     if (!m || !path)
@@ -155,18 +156,49 @@ static kcl_status match_slots(kcl_model *m, const char *path, kcl_st_file *f,
     return KCL_OK;
 }
 
-/* The training state: {"optimizer_iterations": n}. */
-static kcl_status parse_state(kcl_context *ctx, const char *path, const char *text,
-                              int64_t *iterations)
+/* Each entry names a layer of the model and gives a count. */
+static bool calls_valid(kcl_model *m, json_object *calls)
+{
+    if (!json_object_is_type(calls, json_type_object))
+        return false;
+    json_object_object_foreach(calls, name, count) {
+        if (!kcl_model_layer_by_name(m, name) || !json_object_is_type(count, json_type_int) ||
+            json_object_get_int64(count) < 0)
+            return false;
+    }
+    return true;
+}
+
+/* The training state: {"optimizer_iterations": n, "layer_calls": {"layer": n, ...}}.
+ * The layer call counts are checked here and set by set_calls. */
+static kcl_status parse_state(kcl_model *m, const char *path, const char *text,
+                              int64_t *iterations, json_object **calls)
 {
     json_object *root = text ? json_tokener_parse(text) : NULL, *it;
     bool ok = root && json_object_is_type(root, json_type_object) &&
               json_object_object_get_ex(root, "optimizer_iterations", &it) &&
               json_object_is_type(it, json_type_int) && json_object_get_int64(it) >= 0;
     *iterations = ok ? json_object_get_int64(it) : 0;
+    *calls = NULL;
+    if (ok && json_object_object_get_ex(root, "layer_calls", calls) && *calls)
+        ok = calls_valid(m, *calls);
+    if (ok) {
+        *calls = *calls ? json_object_get(*calls) : NULL;   /* outlives root */
+        json_object_put(root);
+        return KCL_OK;
+    }
+    *calls = NULL;
     json_object_put(root);
-    return ok ? KCL_OK : kcl__fail(ctx, KCL_ERR_FORMAT, "'%s': the training_state metadata is "
-                                   "missing or malformed", path);
+    return kcl__fail(m->ctx, KCL_ERR_FORMAT, "'%s': the training_state metadata is missing or "
+                     "malformed", path);
+}
+
+static void set_calls(kcl_model *m, json_object *calls)
+{
+    if (!calls)
+        return;
+    json_object_object_foreach(calls, name, count)
+        kcl_model_layer_by_name(m, name)->calls = json_object_get_uint64(count);
 }
 
 static kcl_status restore(kcl_model *m, const char *path, kcl_st_file *f)
@@ -175,7 +207,8 @@ static kcl_status restore(kcl_model *m, const char *path, kcl_st_file *f)
     slot_pair *pairs = NULL;
     size_t n = 0, n_pairs = 0;
     int64_t iterations;
-    kcl_status st = parse_state(m->ctx, path, kcl__st_meta(f, "training_state"), &iterations);
+    json_object *calls = NULL;
+    kcl_status st = parse_state(m, path, kcl__st_meta(f, "training_state"), &iterations, &calls);
     if (!st)
         st = kcl__weight_list(m, &w, &n);
     if (!st)
@@ -188,6 +221,9 @@ static kcl_status restore(kcl_model *m, const char *path, kcl_st_file *f)
         st = kcl_tensor_write(pairs[i].to, pairs[i].from->values, pairs[i].from->count);
     if (!st && kcl_model_optimizer(m))
         st = kcl_optimizer_set_iterations(kcl_model_optimizer(m), iterations);
+    if (!st)
+        set_calls(m, calls);
+    json_object_put(calls);
     free(pairs);
     kcl__weight_list_free(w, n);
     return st;

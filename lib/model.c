@@ -450,10 +450,18 @@ static kcl_status nested_call(kcl_layer *layer, int n, kcl_tensor *const *in, bo
     return kcl__model_forward(layer->inner, in, training, out);
 }
 
+/* The wrapper goes first when the outer model is freed first: the inner
+ * model must then forget it. */
+static void nested_destroy(kcl_layer *layer)
+{
+    if (layer->inner)
+        layer->inner->as_layer = NULL;
+}
+
 static const kcl_layer_kind sequential_layer_kind = {"Sequential", "sequential", 1, 1,
-                                                     nested_build, nested_call, NULL};
+                                                     nested_build, nested_call, nested_destroy};
 static const kcl_layer_kind functional_layer_kind = {"Functional", "functional", 1, 8,
-                                                     nested_build, nested_call, NULL};
+                                                     nested_build, nested_call, nested_destroy};
 
 kcl_layer *kcl_model_as_layer(kcl_model *m)
 {

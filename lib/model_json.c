@@ -111,7 +111,8 @@ static void w_fail(writer *w, kcl_status st, const char *what, const char *name)
         w->st = kcl__fail(w->ctx, st, "kcl_model_to_json: %s '%s'", what, name);
 }
 
-/* Floats as their shortest exact text ("%.9g" reads back to the same float). */
+/* Floats as the shortest text that reads back (through a double, as the
+ * reader does) to the same float: 0.1f as "0.1"; 9 digits always suffice. */
 static json_object *j_float(writer *w, float v)
 {
     if (!isfinite(v)) {
@@ -119,8 +120,18 @@ static json_object *j_float(writer *w, float v)
         return NULL;
     }
     char buf[32];
-    snprintf(buf, sizeof buf, "%.9g", (double)v);
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
+        if ((float)strtod(buf, NULL) == v)
+            break;
+    }
     return json_object_new_double_s((double)v, buf);
+}
+
+/* A setting whose 0 means "none": null as Keras writes it. */
+static json_object *j_optional(writer *w, float v)
+{
+    return v == 0.0f ? NULL : j_float(w, v);
 }
 
 static void put(json_object *o, const char *key, json_object *v)
@@ -270,6 +281,13 @@ static void lambda_config(writer *w, const kcl_layer *l, json_object *c)
     put(c, "expression", json_object_new_string(o->expression ? o->expression : ""));
     put(c, "gradient", g);
     put(c, "n_inputs", json_object_new_int(n));
+}
+
+/* Keras 3 names an InputLayer's shape batch_shape. */
+static void input_config(writer *w, const kcl_layer *l, json_object *c)
+{
+    (void)w;
+    put(c, "batch_shape", j_shape(&l->input_shape));
 }
 
 static void no_config(writer *w, const kcl_layer *l, json_object *c)
@@ -547,6 +565,25 @@ static kcl_status activation_read(reader *r, json_object *c, const common *cm, k
     return st;
 }
 
+static kcl_status input_read(reader *r, json_object *c, const common *cm, kcl_layer **out)
+{
+    kcl_flatten_options o = {0};
+    SET_COMMON(o, cm);
+    if (field(c, "batch_shape")) {
+        kcl_shape s;
+        kcl_status st = r_shape(r, c, "batch_shape", &s);
+        for (int i = 1; !st && i < s.rank; i++) {
+            if (s.dims[i] <= 0)
+                st = bad(r, "batch_shape", "must give every axis but the first");
+            o.input_shape[i - 1] = s.dims[i];
+        }
+        if (st)
+            return st;
+    }
+    *out = kcl_layer_input_(&o);
+    return KCL_OK;
+}
+
 static kcl_status flatten_read(reader *r, json_object *c, const common *cm, kcl_layer **out)
 {
     (void)r; (void)c;
@@ -646,6 +683,7 @@ typedef struct layer_codec {
 } layer_codec;
 
 static const layer_codec codecs[] = {
+    {"InputLayer", input_config, input_read},
     {"Dense", dense_config, dense_read},
     {"Activation", activation_config, activation_read},
     {"Flatten", no_config, flatten_read},
@@ -773,14 +811,7 @@ static kcl_status r_sequential(kcl_context *ctx, json_object *c, kcl_model **out
     if (!st && name) st = rename_model(m, name);
     size_t n = st ? 0 : json_object_array_length(layers);
     for (size_t i = 0; !st && i < n; i++) {
-        json_object *e = json_object_array_get_idx(layers, i), *lc = NULL;
-        const char *class_name = NULL;
-        /* Keras 3 lists an InputLayer first: its shape builds the model. */
-        if (i == 0 && e && !r_class(&r, e, "layers", &class_name, &lc) &&
-            strcmp(class_name, "InputLayer") == 0) {
-            st = r_shape(&r, lc, "batch_shape", &input);
-            continue;
-        }
+        json_object *e = json_object_array_get_idx(layers, i);
         kcl_layer *layer;
         if (!(st = r_layer(ctx, e, i, &layer)))
             st = kcl_model_add(m, layer);   /* takes the layer, also on failure */
@@ -1000,7 +1031,9 @@ static kcl_status graph_entry(graph *g, json_object *e, size_t i)
             st = graph_fail(g, "two layers are named", l->name);
     if (st)
         return st;
-    bool input = strcmp(class_name, "InputLayer") == 0;
+    /* An InputLayer without calls is a model input (kcl_input); one that is
+     * called is an InputLayer layer. */
+    bool input = strcmp(class_name, "InputLayer") == 0 && json_object_array_length(l->nodes) == 0;
     l->n_nodes = input ? 1 : json_object_array_length(l->nodes);
     if (!(l->syms = calloc(l->n_nodes ? l->n_nodes : 1, sizeof *l->syms)))
         return kcl__fail(g->ctx, KCL_ERR_MEMORY, "out of host memory");
@@ -1092,21 +1125,33 @@ static json_object *j_schedule(writer *w, const kcl_schedule *s)
 static json_object *j_optimizer(writer *w, const kcl_optimizer_config *o)
 {
     json_object *c = json_object_new_object();
+    bool adam = o->kind == KCL_OPTIMIZER_ADAM || o->kind == KCL_OPTIMIZER_ADAMW;
+    bool rmsprop = o->kind == KCL_OPTIMIZER_RMSPROP || o->kind == KCL_OPTIMIZER_DEFAULT;
     put(c, "learning_rate", o->schedule.kind ? j_schedule(w, &o->schedule)
                                              : j_float(w, o->learning_rate));
-    put_float(w, c, "momentum", o->momentum);
-    put(c, "nesterov", json_object_new_boolean(o->nesterov));
-    put_float(w, c, "beta_1", o->beta_1);
-    put_float(w, c, "beta_2", o->beta_2);
-    put_float(w, c, "epsilon", o->epsilon);
-    put(c, "amsgrad", json_object_new_boolean(o->amsgrad));
-    put_float(w, c, "weight_decay", o->weight_decay);
-    put_float(w, c, "rho", o->rho);
-    put(c, "centered", json_object_new_boolean(o->centered));
-    put_float(w, c, "initial_accumulator_value", o->initial_accumulator_value);
-    put_float(w, c, "clipnorm", o->clipnorm);
-    put_float(w, c, "clipvalue", o->clipvalue);
-    put_float(w, c, "global_clipnorm", o->global_clipnorm);
+    put(c, "weight_decay", j_optional(w, o->weight_decay));
+    put(c, "clipnorm", j_optional(w, o->clipnorm));
+    put(c, "clipvalue", j_optional(w, o->clipvalue));
+    put(c, "global_clipnorm", j_optional(w, o->global_clipnorm));
+    /* Then the kind's own settings, as Keras' get_config lists them. */
+    if (o->kind == KCL_OPTIMIZER_SGD || rmsprop)
+        put_float(w, c, "momentum", o->momentum);
+    if (o->kind == KCL_OPTIMIZER_SGD)
+        put(c, "nesterov", json_object_new_boolean(o->nesterov));
+    if (adam) {
+        put_float(w, c, "beta_1", o->beta_1);
+        put_float(w, c, "beta_2", o->beta_2);
+    }
+    if (rmsprop)
+        put_float(w, c, "rho", o->rho);
+    if (o->kind == KCL_OPTIMIZER_ADAGRAD)
+        put_float(w, c, "initial_accumulator_value", o->initial_accumulator_value);
+    if (o->kind != KCL_OPTIMIZER_SGD)
+        put_float(w, c, "epsilon", o->epsilon);
+    if (adam)
+        put(c, "amsgrad", json_object_new_boolean(o->amsgrad));
+    if (rmsprop)
+        put(c, "centered", json_object_new_boolean(o->centered));
     return j_class(optimizer_classes[o->kind % KCL_OPTIMIZER_KIND_COUNT_], c);
 }
 
@@ -1316,15 +1361,15 @@ static kcl_status r_compile(kcl_model *m, json_object *c)
     if (!st && metrics)
         st = r_list(&r, metrics, "metrics", sizeof *in->metrics, in->metrics, metric_item,
                     &in->o.n_metrics);
+    /* train.c's compile reads m->outputs to name metrics, which an unbuilt
+     * Sequential model does not have yet. */
+    if (!st && in->o.n_metrics && !m->built)
+        st = bad(&r, "metrics", "need a built model: give build_input_shape");
     in->o.losses = in->losses;
     in->o.loss_weights = weights ? in->loss_weights : NULL;
     in->o.metrics = in->metrics;
     if (!st && (st = kcl_compile_ex(m, &in->o)))
         st = kcl__fail(m->ctx, st, "model JSON, compile_config: %s", kcl_errmsg(m->ctx));
-    /* The metrics copied their names; the configs must not point into the
-     * JSON, which is freed next. */
-    for (size_t j = 0; !st && j < m->train->n_metric_configs; j++)
-        m->train->metric_configs[j].name = NULL;
     free(in);
     return st;
 }
@@ -1346,7 +1391,7 @@ kcl_status kcl_model_to_json(kcl_model *m, char **json)
     if (m->train)
         put(root, "compile_config", j_compile(&w, m));
     put(root, "backend", json_object_new_string("kcl"));
-    const char *text = w.st ? NULL : json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+    const char *text = w.st ? NULL : json_object_to_json_string_ext(root, JSON_C_TO_STRING_SPACED |
                                                                       JSON_C_TO_STRING_NOSLASHESCAPE);
     if (text && !(*json = malloc(strlen(text) + 1)))
         text = NULL;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "serialize.h"
 #include "train.h"
 
@@ -206,20 +208,44 @@ kcl_status kcl_model_save_weights(kcl_model *m, const char *path)
     return save(m, path, false, 1, meta);
 }
 
+/* The training state: the optimizer's step count and, per layer that has
+ * been called in training, the call count (seeded Dropout layers draw their
+ * masks from it, so a resumed run draws the masks the uninterrupted one would). */
+static char *training_state(kcl_model *m)
+{
+    kcl_optimizer *opt = kcl_model_optimizer(m);
+    json_object *root = json_object_new_object(), *calls = json_object_new_object();
+    json_object_object_add(root, "optimizer_iterations",
+                           json_object_new_int64(opt ? kcl_optimizer_iterations(opt) : 0));
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (m->layers[i]->calls)
+            json_object_object_add(calls, m->layers[i]->name,
+                                   json_object_new_uint64(m->layers[i]->calls));
+    json_object_object_add(root, "layer_calls", calls);
+    const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
+    char *copy = text ? malloc(strlen(text) + 1) : NULL;
+    if (copy)
+        strcpy(copy, text);
+    json_object_put(root);
+    return copy;
+}
+
 kcl_status kcl_model_save(kcl_model *m, const char *path)
 {
     kcl_status st = check_model(m, path, "kcl_model_save");
     if (st)
         return st;
-    char *config = NULL, state[96];
+    char *config = NULL, *state = NULL;
     if ((st = kcl_model_to_json(m, &config)))
         return st;
-    kcl_optimizer *opt = kcl_model_optimizer(m);
-    snprintf(state, sizeof state, "{\"optimizer_iterations\": %lld}",
-             opt ? (long long)kcl_optimizer_iterations(opt) : 0LL);
+    if (!(state = training_state(m)))
+        st = kcl__fail(m->ctx, KCL_ERR_MEMORY, "kcl_model_save: out of host memory");
     const kcl_st_meta meta[] = {{"format", "kcl"}, {"model_config", config},
                                 {"training_state", state}};
-    st = save(m, path, true, 3, meta);
+    if (!st)
+        st = save(m, path, true, 3, meta);
     free(config);
+    free(state);
     return st;
 }

@@ -19,6 +19,8 @@ void kcl__train_free(kcl_model *m)
     for (size_t i = 0; t->names && i < t->n_names; i++)
         free(t->names[i]);
     kcl_tensor_free(t->loss_sum);
+    for (size_t j = 0; t->metric_configs && j < t->n_metric_configs; j++)
+        free((char *)t->metric_configs[j].name);
     free(t->metrics);
     free(t->names);
     free(t->losses);
@@ -55,7 +57,7 @@ static char *metric_label(const kcl_model *m, size_t output, const char *name)
 {
     char buf[160];
     /* Several outputs: Keras prefixes the output layer's name. */
-    int node = m->outputs[output] - (int)m->n_inputs;
+    int node = m->outputs ? m->outputs[output] - (int)m->n_inputs : -1;
     if (m->n_outputs > 1 && node >= 0)
         snprintf(buf, sizeof buf, "%s_%s", kcl_layer_name(m->nodes[node].layer), name);
     else
@@ -112,6 +114,16 @@ static kcl_status compile_state(kcl_model *m, const kcl_compile_options *o, kcl_
     }
     if (o->n_metrics)
         memcpy(t->metric_configs, o->metrics, o->n_metrics * sizeof *o->metrics);
+    /* The caller's name strings need not outlive compile: keep copies. */
+    for (size_t j = 0; j < o->n_metrics; j++) {
+        const char *name = o->metrics[j].name;
+        char *copy = NULL;
+        if (name && !(copy = malloc(strlen(name) + 1)))
+            return kcl__fail(m->ctx, KCL_ERR_MEMORY, "out of host memory");
+        if (copy)
+            strcpy(copy, name);
+        t->metric_configs[j].name = copy;
+    }
     kcl_status st = kcl_optimizer_create(m->ctx, &o->optimizer, &t->optimizer);
     return st ? st : make_metrics(m, t);
 }
