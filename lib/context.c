@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "tuning.h"
 
 static char *dup_or_null(const char *s)
 {
@@ -110,6 +111,7 @@ static kcl_status open_device(kcl_context *ctx, const kcl_context_options *opt)
     ctx->queue = clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
     if (err != CL_SUCCESS)
         return kcl__fail_cl(NULL, err, "clCreateCommandQueue");
+    kcl__tuning_apply(ctx);   /* tuned CLBlast parameters; never fails */
     return KCL_OK;
 }
 

@@ -1,0 +1,347 @@
+/* test_tuning.c: CLBlast parameters per device (lib/tuning.c): the text format,
+ * the stored file (corrupt ones ignored), and GEMM results with the tuned
+ * parameters applied, against a double reference.
+ *
+ * CLBlast keeps overrides per device for the whole process, so the test that
+ * runs without tuning comes first. */
+#define _XOPEN_SOURCE 700         /* nftw */
+#include "common.h"
+
+#include <dirent.h>
+#include <float.h>
+#include <ftw.h>
+#include <unistd.h>
+
+#include "../lib/tuning.h"
+#include "../lib/tuning_defaults.h"
+
+enum { n_shipped = sizeof kcl__tuning_defaults / sizeof *kcl__tuning_defaults };
+
+/* ------------------------------------------------------------ GEMM check -- */
+
+/* C = 1.5 op(A) op(B) + 0.5 C on the device, every element within 2(k+2) ulps
+ * of the sum of magnitudes of the double result (the worst-case bound of a
+ * float dot product; a wrong kernel is off by far more). */
+static void check_gemm(kcl_context *ctx, int m, int n, int k, kcl_trans ta, kcl_trans tb)
+{
+    const float alpha = 1.5f, beta = 0.5f;
+    size_t mk = (size_t)m * k, kn = (size_t)k * n, mn = (size_t)m * n;
+    float *a = test_random(mk, 1 + m), *b = test_random(kn, 2 + n), *c = test_random(mn, 3);
+    float *got = malloc(mn * sizeof *got);
+    assert_non_null(got);
+    int64_t sa[2] = {ta ? k : m, ta ? m : k}, sb[2] = {tb ? n : k, tb ? k : n};
+    int64_t sc[2] = {m, n};
+    kcl_tensor *ta_, *tb_, *tc;
+    CHECK_OK(ctx, kcl_tensor_from_host(ctx, 2, sa, a, &ta_));
+    CHECK_OK(ctx, kcl_tensor_from_host(ctx, 2, sb, b, &tb_));
+    CHECK_OK(ctx, kcl_tensor_from_host(ctx, 2, sc, c, &tc));
+    CHECK_OK(ctx, kcl_gemm(ctx, ta, tb, alpha, ta_, tb_, beta, tc));
+    CHECK_OK(ctx, kcl_tensor_read(tc, got, mn));
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0, mag = 0;
+            for (int l = 0; l < k; l++) {
+                double x = ta ? a[(size_t)l * m + i] : a[(size_t)i * k + l];
+                double y = tb ? b[(size_t)j * k + l] : b[(size_t)l * n + j];
+                s += x * y;
+                mag += fabs(x * y);
+            }
+            size_t at = (size_t)i * n + j;
+            double want = alpha * s + beta * (double)c[at];
+            double bound = 2.0 * (k + 2) * FLT_EPSILON * (alpha * mag + beta * fabs(c[at]));
+            if (!(fabs(got[at] - want) <= bound + 1e-30))
+                fail_msg("%dx%dx%d %s%s: C[%d,%d] = %.9g, want %.9g (bound %.3g)", m, n, k,
+                         ta ? "T" : "N", tb ? "T" : "N", i, j, got[at], want, bound);
+        }
+    kcl_tensor_free(ta_);
+    kcl_tensor_free(tb_);
+    kcl_tensor_free(tc);
+    free(a);
+    free(b);
+    free(c);
+    free(got);
+}
+
+/* Shapes around the tile sizes (1, odd, just past a multiple of 32, the MLP's
+ * 10-unit layer) in all four transpose combinations. */
+static void check_all(kcl_context *ctx)
+{
+    static const int full[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {64, 64, 64},
+                                  {128, 10, 128}, {130, 70, 257}};
+    static const int small[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 20}};
+    int sim = test_on_simulator(ctx);
+    size_t count = sim ? sizeof small / sizeof *small : sizeof full / sizeof *full;
+    for (size_t s = 0; s < count; s++)
+        for (int t = 0; t < 4; t++) {
+            const int *d = sim ? small[s] : full[s];
+            check_gemm(ctx, d[0], d[1], d[2], t & 1, (t >> 1) & 1);
+        }
+}
+
+/* ------------------------------------------------------------ the format -- */
+
+static void test_parse_and_format(void **state)
+{
+    (void)state;
+    kcl_tuning t;
+    const char *text = "# comment\n\nXgemm KWG=32 MWG=64\n  GemmRoutine XGEMM_MIN_INDIRECT_SIZE=96 "
+                       "\r\nXgemm KWG=16\n";
+    assert_int_equal(kcl__tuning_parse(text, &t), 0);
+    assert_int_equal(t.count, 2);
+    /* a later line for the same kernel replaces the earlier one */
+    assert_string_equal(t.sets[0].kernel, "Xgemm");
+    assert_int_equal(t.sets[0].count, 1);
+    assert_int_equal(t.sets[0].values[0], 16);
+    assert_string_equal(t.sets[1].names[0], "XGEMM_MIN_INDIRECT_SIZE");
+    assert_int_equal(t.sets[1].values[0], 96);
+
+    char buf[1024];
+    kcl__tuning_format(&t, buf, sizeof buf);
+    assert_string_equal(buf, "Xgemm KWG=16\nGemmRoutine XGEMM_MIN_INDIRECT_SIZE=96\n");
+    kcl_tuning again;
+    assert_int_equal(kcl__tuning_parse(buf, &again), 0);
+    assert_memory_equal(&t, &again, sizeof t);
+}
+
+static void test_parse_rejects_malformed(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "Bogus KWG=32\n",                    /* not a CLBlast kernel */
+        "Xgemm\n",                           /* no parameter */
+        "Xgemm KWG\n",                       /* no value */
+        "Xgemm KWG=\n",
+        "Xgemm =32\n",
+        "Xgemm KWG=-1\n",
+        "Xgemm KWG=32x\n",
+        "Xgemm KWG=99999999999999999999\n",
+        "Xgemm K-G=32\n",
+        "Xgemm AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=1\n",
+        "Xgemm A=1 B=1 C=1 D=1 E=1 F=1 G=1 H=1 I=1 J=1 K=1 L=1 M=1 N=1 O=1 P=1 Q=1 R=1 S=1 "
+        "T=1 U=1 V=1 W=1 X=1 Y=1\n",         /* more parameters than any kernel has */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        kcl_tuning t;
+        if (kcl__tuning_parse(bad[i], &t) != -1)
+            fail_msg("accepted: %s", bad[i]);
+    }
+}
+
+/* Every shipped set parses, and CLBlast accepts each of its kernels' sets
+ * (a missing or misspelt parameter would make it refuse them silently). */
+static void test_shipped_sets_accepted(void **state)
+{
+    (void)state;
+    kcl_context *ctx = test_context();
+    for (size_t i = 0; i < n_shipped; i++) {
+        kcl_tuning t;
+        assert_int_equal(kcl__tuning_parse(kcl__tuning_defaults[i].text, &t), 0);
+        assert_true(t.count > 0);
+        assert_int_equal(kcl__tuning_override(kcl__tuning_device(ctx), &t), t.count);
+    }
+    kcl_context_free(ctx);
+}
+
+/* ----------------------------------------------------- GEMM with tunings -- */
+
+static void test_gemm_without_tuning(void **state)
+{
+    (void)state;
+    setenv("KCL_NO_TUNING", "1", 1);
+    kcl_context *ctx = test_context();
+    kcl_tuning t;
+    assert_int_equal(kcl__tuning_load(ctx, &t), KCL_TUNING_DISABLED);
+    unsetenv("KCL_NO_TUNING");
+    check_all(ctx);
+    kcl_context_free(ctx);
+}
+
+/* The context applies what it finds (the shipped set on a matching device). */
+static void test_gemm_as_created(void **state)
+{
+    (void)state;
+    kcl_context *ctx = test_context();
+    kcl_tuning t;
+    kcl_tuning_source source = kcl__tuning_load(ctx, &t);
+    assert_true(source == KCL_TUNING_SHIPPED || source == KCL_TUNING_NONE);
+    check_all(ctx);
+    kcl_context_free(ctx);
+}
+
+/* Whether the device refuses the applied parameters for lack of local memory
+ * (a set made for a CPU with plenty, tried on Oclgrind): a limit of the
+ * device, not an error of kcl. */
+static int local_memory_too_small(kcl_context *ctx)
+{
+    int64_t shape[2] = {2, 2};
+    kcl_tensor *a;
+    CHECK_OK(ctx, kcl_tensor_create(ctx, 2, shape, &a));
+    kcl_status st = kcl_gemm(ctx, KCL_NO_TRANS, KCL_NO_TRANS, 1.0f, a, a, 0.0f, a);
+    int refused = st == KCL_ERR_BLAS && strstr(kcl_errmsg(ctx), "InvalidLocalMemUsage");
+    if (st && !refused)
+        fail_msg("kcl_gemm: %s", kcl_errmsg(ctx));
+    kcl_tensor_free(a);
+    return refused;
+}
+
+/* Each shipped set on this device whatever its name, once with every product
+ * on the indirect kernel and once on the direct one, so both tuned kernels
+ * are checked (under Oclgrind too: out-of-bounds accesses, races; there the
+ * direct kernel of a set needing more local memory than Oclgrind's is
+ * skipped). */
+static void test_gemm_shipped_sets_both_kernels(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < n_shipped; i++)
+        for (int direct = 0; direct < 2; direct++) {
+            kcl_context *ctx = test_context();
+            kcl_tuning t;
+            assert_int_equal(kcl__tuning_parse(kcl__tuning_defaults[i].text, &t), 0);
+            kcl_tuning_set routine = {.kernel = "GemmRoutine", .count = 1,
+                                      .names = {"XGEMM_MIN_INDIRECT_SIZE"},
+                                      .values = {direct ? 1u << 20 : 1u}};
+            assert_int_equal(kcl__tuning_put(&t, &routine), 0);
+            assert_int_equal(kcl__tuning_override(kcl__tuning_device(ctx), &t), t.count);
+            if (local_memory_too_small(ctx))
+                print_message("set %zu, %s kernel: too little local memory here, skipped\n",
+                              i, direct ? "direct" : "indirect");
+            else
+                check_all(ctx);
+            kcl_context_free(ctx);
+        }
+}
+
+/* ---------------------------------------------------------- stored files -- */
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static kcl_context *context_in(const char *dir)
+{
+    kcl_context_options opt = {.cache_dir = dir};
+    kcl_context *ctx = NULL;
+    kcl_status st = kcl_context_create(&ctx, &opt);
+    if (st != KCL_OK)
+        fail_msg("kcl_context_create: %s", kcl_errmsg(NULL));
+    return ctx;
+}
+
+static void write_file(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, size, f), size);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* kcl__tuning_store's file is what the next context loads; nothing else is
+ * left in the directory. */
+static void test_store_and_load(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kcl-test-tuning-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    kcl_context *ctx = context_in(dir);
+    kcl_tuning t;
+    assert_int_equal(kcl__tuning_parse("GemmRoutine XGEMM_MIN_INDIRECT_SIZE=77\n", &t), 0);
+    CHECK_OK(ctx, kcl__tuning_store(ctx, &t));
+    kcl_context_free(ctx);
+
+    ctx = context_in(dir);
+    kcl_tuning got;
+    assert_int_equal(kcl__tuning_load(ctx, &got), KCL_TUNING_STORED);
+    assert_memory_equal(&t, &got, sizeof t);
+    char *path = kcl__tuning_path(ctx);
+    assert_non_null(path);
+    *strrchr(path, '/') = '\0';
+    int files = 0;
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));)
+        files += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(files, 1);
+    free(path);
+    kcl_context_free(ctx);
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Files that are not a valid tuning file for this device are ignored whole:
+ * the context is created, loads the shipped set (or none), and GEMM is right.
+ * A well-formed set CLBlast refuses (parameters missing) is loaded but skipped. */
+static void test_corrupt_file_ignored(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kcl-test-tuning-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    kcl_context *ctx = context_in(dir);
+    char *path = kcl__tuning_path(ctx);
+    char device_line[256];
+    snprintf(device_line, sizeof device_line, "kcl-tuning 1\ndevice %s\n",
+             kcl_context_device(ctx)->name);
+    kcl_tuning t;
+    kcl__tuning_parse("GemmRoutine XGEMM_MIN_INDIRECT_SIZE=1\n", &t);
+    CHECK_OK(ctx, kcl__tuning_store(ctx, &t));    /* creates the directory */
+    kcl_context_free(ctx);
+
+    char text[1024];
+    static const unsigned char binary[] = {0x7f, 'E', 'L', 'F', 0, 1, 2, 3, 0xff, 0xfe};
+    const char *bodies[] = {
+        "",                                                   /* empty */
+        "kcl-tuning 2\ndevice x\nXgemm KWG=32\n",             /* another version */
+        "kcl-tuning 1\ndevice another device\nGemmRoutine XGEMM_MIN_INDIRECT_SIZE=1\n",
+        NULL,                                                 /* right header, bad line */
+        NULL,                                                 /* right header, no sets */
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies + 1; i++) {
+        if (i == sizeof bodies / sizeof *bodies) {
+            write_file(path, binary, sizeof binary);
+        } else {
+            if (i == 3)
+                snprintf(text, sizeof text, "%sXgemm KWG=32 MWG\n", device_line);
+            else if (i == 4)
+                snprintf(text, sizeof text, "%s# nothing\n", device_line);
+            else
+                snprintf(text, sizeof text, "%s", bodies[i]);
+            write_file(path, text, strlen(text));
+        }
+        ctx = context_in(dir);
+        kcl_tuning_source source = kcl__tuning_load(ctx, &t);
+        if (source == KCL_TUNING_STORED)
+            fail_msg("file %zu was not ignored", i);
+        if (i == sizeof bodies / sizeof *bodies)
+            check_gemm(ctx, 33, 17, 20, KCL_TRANS, KCL_NO_TRANS);
+        kcl_context_free(ctx);
+    }
+
+    snprintf(text, sizeof text, "%sXgemm KWG=32\n", device_line);
+    write_file(path, text, strlen(text));
+    ctx = context_in(dir);
+    assert_int_equal(kcl__tuning_load(ctx, &t), KCL_TUNING_STORED);
+    assert_int_equal(kcl__tuning_override(kcl__tuning_device(ctx), &t), 0);
+    check_gemm(ctx, 33, 17, 20, KCL_NO_TRANS, KCL_TRANS);
+    kcl_context_free(ctx);
+    free(path);
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+int main(void)
+{
+    test_filter_from_env();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_without_tuning),
+        cmocka_unit_test(test_parse_and_format),
+        cmocka_unit_test(test_parse_rejects_malformed),
+        cmocka_unit_test(test_shipped_sets_accepted),
+        cmocka_unit_test(test_gemm_as_created),
+        cmocka_unit_test(test_gemm_shipped_sets_both_kernels),
+        cmocka_unit_test(test_store_and_load),
+        cmocka_unit_test(test_corrupt_file_ignored),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
