@@ -82,6 +82,29 @@ static kcl_status sample_weights(kcl_model *m, const kcl_array *y, int64_t n,
     return KCL_OK;
 }
 
+/* Sparse categorical targets must be class indices of the output: checked on
+ * the host, where the labels are, so the message can say which is wrong (on
+ * the device a bad label only turns the loss into NaN). */
+static kcl_status check_sparse_labels(kcl_model *m, size_t n_y, const kcl_array *y)
+{
+    for (size_t o = 0; m->train && o < n_y && o < m->train->n_losses; o++) {
+        if (m->train->losses[o].kind != KCL_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || !m->built)
+            continue;
+        const kcl_shape *out = &m->values[m->outputs[o]];
+        int64_t classes = out->dims[out->rank - 1];
+        for (int64_t i = 0; classes > 0 && i < kcl_array_size(&y[o]); i++) {
+            float v = y[o].data[i];
+            if (!(v >= 0.0f && v < (float)classes) || v != (float)(int64_t)v)
+                return kcl__fail(m->ctx, KCL_ERR_ARGUMENT,
+                                 "sparse_categorical_crossentropy: label %g (target %zu, sample "
+                                 "%lld) is not a class index in [0, %lld)", v, o,
+                                 (long long)(i / (kcl_array_size(&y[o]) / y[o].shape[0])),
+                                 (long long)classes);
+        }
+    }
+    return KCL_OK;
+}
+
 static kcl_status make_dataset(kcl_model *m, size_t n_arrays, const kcl_array *arrays,
                                int64_t batch, bool shuffle, uint64_t seed, kcl_dataset **out)
 {
@@ -112,6 +135,8 @@ kcl_status kcl_fit_arrays(kcl_model *m, size_t n_x, const kcl_array *x, size_t n
     if (o.batch_size < 0 || !(o.validation_split >= 0 && o.validation_split < 1))
         return kcl__fail(m->ctx, KCL_ERR_ARGUMENT, "fit: batch_size %lld or validation_split %g "
                          "out of range", (long long)o.batch_size, o.validation_split);
+    if ((st = check_sparse_labels(m, n_y, y)))
+        return st;
     int64_t batch = o.batch_size ? o.batch_size : 32, n = x[0].shape[0];
     /* validation_split takes the last samples, before any shuffling (Keras). */
     int64_t n_train = o.validation_split > 0 ? (int64_t)((double)n * (1.0 - o.validation_split)) : n;
@@ -318,6 +343,8 @@ kcl_status kcl_evaluate(kcl_model *m, size_t n_x, const kcl_array *x, size_t n_y
         return kcl__fail(m->ctx, KCL_ERR_ARGUMENT, "evaluate: no targets");
     if (o.batch_size < 0)
         return kcl__fail(m->ctx, KCL_ERR_ARGUMENT, "evaluate: negative batch_size");
+    if ((st = check_sparse_labels(m, n_y, y)))
+        return st;
     kcl_array arrays[17];
     size_t k = n_x + n_y;
     if (k > 16)

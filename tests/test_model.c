@@ -493,6 +493,23 @@ static void test_errors_leave_model_usable(void **state)
     assert_non_null(strstr(kcl_errmsg(ctx), "(None, 3)"));
     CHECK_OK(ctx, kcl_fit_arrays(m, 1, &x, 1, &y, &fo, NULL));   /* still usable */
     kcl_model_free(m);
+
+    /* A label out of range for sparse cross-entropy names the label. */
+    kcl_model *c;
+    CHECK_OK(ctx, kcl_sequential(ctx, &c));
+    CHECK_OK(ctx, kcl_model_add(c, kcl_layer_dense(4, .input_dim = IN, .activation = "softmax")));
+    CHECK_OK(ctx, kcl_compile(c, kcl_adam(), "sparse_categorical_crossentropy", "accuracy"));
+    float labels[N];
+    for (int i = 0; i < N; i++)
+        labels[i] = (float)(i % 4);
+    labels[17] = 4.0f;
+    kcl_array yl = {labels, 2, {N, 1}};
+    assert_int_equal(kcl_fit_arrays(c, 1, &x, 1, &yl, &fo, NULL), KCL_ERR_ARGUMENT);
+    assert_non_null(strstr(kcl_errmsg(ctx), "label 4"));
+    assert_non_null(strstr(kcl_errmsg(ctx), "sample 17"));
+    labels[17] = 1.0f;
+    CHECK_OK(ctx, kcl_fit_arrays(c, 1, &x, 1, &yl, &fo, NULL));
+    kcl_model_free(c);
 }
 
 static int setup(void **state)
