@@ -252,7 +252,7 @@ static void test_normal_transform_accuracy(void **state)
             fail_msg("box_muller(%08x, %08x) = (%.9g, %.9g), want (%.9g, %.9g)", a, b, z[0], z[1],
                      r * cos(theta), r * sin(theta));
     }
-    print_message("worst Box-Muller error: %.3g (relative to 1 + r)\n", worst);
+    print_message("# worst Box-Muller error: %.3g (relative to 1 + r)\n", worst);
 }
 
 /* Device bytes == host mirror bytes for every distribution, and for presets
@@ -303,7 +303,7 @@ static void test_same_bytes_on_another_device(void **state)
     const char *choice = test_on_simulator(ctx) ? "pocl" : "oclgrind";
     kcl_context_options opt = {.device = choice, .disable_disk_cache = 1};
     if (kcl_context_create(&other, &opt) != KCL_OK) {
-        print_message("no '%s' device: %s\n", choice, kcl_errmsg(NULL));
+        print_message("# no '%s' device: %s\n", choice, kcl_errmsg(NULL));
         skip();
     }
     const kcl_initializer inits[] = {

@@ -203,7 +203,7 @@ static void test_gemm_shipped_sets_both_kernels(void **state)
             assert_int_equal(kcl__tuning_put(&t, &routine), 0);
             assert_int_equal(kcl__tuning_override(kcl__tuning_device(ctx), &t), t.count);
             if (local_memory_too_small(ctx))
-                print_message("set %zu, %s kernel: too little local memory here, skipped\n",
+                print_message("# set %zu, %s kernel: too little local memory here, skipped\n",
                               i, direct ? "direct" : "indirect");
             else
                 check_all(ctx);
