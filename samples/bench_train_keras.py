@@ -29,7 +29,8 @@ def main():
                               keras.layers.Dense(256, activation="relu"),
                               keras.layers.Dense(128, activation="relu"),
                               keras.layers.Dense(10, activation="softmax")])
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     model.fit(x[:1024], y[:1024], batch_size=128, epochs=1, verbose=0)  # warm-up
     start = time.perf_counter()
     h = model.fit(x, y, batch_size=128, epochs=1, verbose=0)
