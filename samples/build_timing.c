@@ -2,12 +2,20 @@
  * cache (the compiler runs) and then with a warm one (binaries load), as a new
  * process would see it. Usage: build_timing [CACHE_DIR]  (default: a fresh
  * directory under /tmp, removed afterwards). */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <kcl.h>
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
 
 static int measure(const char *dir, kcl_build_stats *s)
 {
@@ -42,11 +50,7 @@ int main(int argc, char **argv)
     printf("warm: %u programs, %u from disk, %.3f s\n", warm.programs, warm.from_disk,
            warm.seconds);
     printf("speed-up: %.1fx\n", warm.seconds > 0 ? cold.seconds / warm.seconds : 0.0);
-    if (argc == 1) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "build_timing: could not remove %s\n", dir);
-    }
+    if (argc == 1 && nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf(stderr, "build_timing: could not remove %s\n", dir);
     return 0;
 }
