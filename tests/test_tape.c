@@ -223,6 +223,14 @@ static void test_many_ops_no_host_wait(void **state)
     for (int i = 0; i < 16; i++)
         xv[i] = 1.0f;
     kcl_tensor *x = vec(ctx, 16, xv);
+    /* The counting works only where this executable's definitions interpose
+     * the OpenCL loader's for libkcl (not in every sanitizer build): check. */
+    long probe = host_waits;
+    read_vec(ctx, x, xv, 16);
+    if (host_waits == probe) {
+        kcl_tensor_free(x);
+        skip();
+    }
     CHECK_OK(ctx, kcl_context_finish(ctx));
     kcl_memory_reset_peak(ctx);
     long waits_before = host_waits;
