@@ -234,6 +234,10 @@ kcl_status kcl__same_context(const char *op, const kcl_tensor *a, const kcl_tens
 kcl_status kcl__bias_activation(kcl_tensor *x, kcl_tensor *bias, const char *name,
                                 const kcl_activation_args *args, kcl_tensor **out);
 
+/* Keras' default name of a metric kind ("sparse_categorical_accuracy"); NULL
+ * for none (metrics.c). */
+const char *kcl__metric_kind_name(kcl_metric_kind kind);
+
 /* Kernel argument helper: sets n arguments from (size, pointer) pairs. */
 typedef struct kcl_arg {
     size_t size;

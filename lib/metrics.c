@@ -79,6 +79,11 @@ static const char *const default_names[KCL_METRIC_KIND_COUNT_] = {
     [KCL_METRIC_MEAN] = "mean",
 };
 
+const char *kcl__metric_kind_name(kcl_metric_kind kind)
+{
+    return kind > KCL_METRIC_NONE && kind < KCL_METRIC_KIND_COUNT_ ? default_names[kind] : NULL;
+}
+
 kcl_status kcl_metric_by_name(kcl_context *ctx, const char *name, kcl_metric_config *out)
 {
     if (!name || !out)

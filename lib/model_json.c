@@ -74,20 +74,6 @@ static const char *const schedule_classes[] = {
     NULL, "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay",
 };
 
-static const char *const metric_classes[KCL_METRIC_KIND_COUNT_] = {
-    [KCL_METRIC_ACCURACY] = "accuracy",
-    [KCL_METRIC_BINARY_ACCURACY] = "binary_accuracy",
-    [KCL_METRIC_CATEGORICAL_ACCURACY] = "categorical_accuracy",
-    [KCL_METRIC_SPARSE_CATEGORICAL_ACCURACY] = "sparse_categorical_accuracy",
-    [KCL_METRIC_TOP_K_CATEGORICAL_ACCURACY] = "top_k_categorical_accuracy",
-    [KCL_METRIC_MEAN_SQUARED_ERROR] = "mean_squared_error",
-    [KCL_METRIC_MEAN_ABSOLUTE_ERROR] = "mean_absolute_error",
-    [KCL_METRIC_PRECISION] = "precision",
-    [KCL_METRIC_RECALL] = "recall",
-    [KCL_METRIC_AUC] = "auc",
-    [KCL_METRIC_MEAN] = "mean",
-};
-
 static int find_name(const char *const *names, size_t n, const char *name)
 {
     for (size_t i = 0; name && i < n; i++)
@@ -1178,7 +1164,7 @@ static json_object *j_compile(writer *w, kcl_model *m)
         put_float(w, o, "threshold", mc->threshold);
         put(o, "num_thresholds", json_object_new_int(mc->num_thresholds));
         const char *class_name = (unsigned)mc->kind < KCL_METRIC_KIND_COUNT_
-                                     ? metric_classes[mc->kind] : NULL;
+                                     ? kcl__metric_kind_name(mc->kind) : NULL;
         json_object_array_add(metrics, j_class(class_name ? class_name : "unknown", o));
     }
     put(c, "loss", losses);
