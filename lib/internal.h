@@ -202,6 +202,9 @@ struct kcl_node {
     kcl_tensor *out;
     kcl_tensor *saved;           /* an extra tensor the backward pass needs, or NULL */
     kcl_op_attr attr;
+    /* Set by the tape before backward: bit i when no one needs the gradient
+     * of input i, so a costly backward (matmul) may leave grads[i] NULL. */
+    unsigned skip_grad;
     kcl_tensor *inline_in[KCL_NODE_INLINE_INPUTS];
 };
 

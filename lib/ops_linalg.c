@@ -302,11 +302,18 @@ static kcl_status matmul_backward(kcl_context *ctx, const kcl_node *node, kcl_te
     (void)ctx;
     kcl_tensor *a = node->in[0], *b = node->in[1], *t;
     int ta = node->attr.i[0], tb = node->attr.i[1];
-    kcl_status st = ta ? product(b, gy, tb, 1, &t) : product(gy, b, 0, !tb, &t);
-    if (!st)
-        st = to_input(t, a, &g[0]);
-    if (st)
-        return st;
+    kcl_status st = KCL_OK;
+    /* The gradient of a network's input (data, not a variable) is a whole
+     * product nobody reads: skip what the tape says is not needed. */
+    if (!(node->skip_grad & 1u)) {
+        st = ta ? product(b, gy, tb, 1, &t) : product(gy, b, 0, !tb, &t);
+        if (!st)
+            st = to_input(t, a, &g[0]);
+        if (st)
+            return st;
+    }
+    if (node->skip_grad & 2u)
+        return KCL_OK;
     if (shares_b(node, gy))
         return shared_b_grad(node, gy, &g[1]);
     st = tb ? product(gy, a, 1, ta, &t) : product(a, gy, !ta, 0, &t);

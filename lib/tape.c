@@ -260,6 +260,10 @@ static kcl_status backward_node(kcl_tape *tape, kcl_node *node, idmap *grads)
     kcl_tensor **g = inline_g;
     if (node->n_in > KCL_NODE_INLINE_INPUTS && !(g = calloc((size_t)node->n_in, sizeof *g)))
         return kcl__fail(tape->ctx, KCL_ERR_MEMORY, "out of host memory in kcl_tape_gradient");
+    node->skip_grad = 0;
+    for (int i = 0; i < node->n_in && i < 32; i++)
+        if (!tracks(tape, node->in[i]))
+            node->skip_grad |= 1u << i;
     kcl_status st = node->def->backward(tape->ctx, node, gy, g);
     for (int i = 0; i < node->n_in; i++) {
         if (!st && g[i] && tracks(tape, node->in[i]))
