@@ -421,6 +421,19 @@ static kcl_status unknown_name(kcl_context *ctx, const char *name)
                      name, list);
 }
 
+static const act_name *find_activation(const char *name)
+{
+    for (size_t i = 0; name && i < ACT_NAME_COUNT; i++)
+        if (strcmp(name, act_names[i].name) == 0)
+            return &act_names[i];
+    return NULL;
+}
+
+kcl_status kcl__activation_check(kcl_context *ctx, const char *name)
+{
+    return !name || find_activation(name) ? KCL_OK : unknown_name(ctx, name);
+}
+
 kcl_status kcl_activation(kcl_tensor *x, const char *name, const kcl_activation_args *args,
                           kcl_tensor **out)
 {
@@ -429,10 +442,8 @@ kcl_status kcl_activation(kcl_tensor *x, const char *name, const kcl_activation_
     static const kcl_activation_args defaults;
     if (!args)
         args = &defaults;
-    for (size_t i = 0; i < ACT_NAME_COUNT; i++) {
-        const act_name *a = &act_names[i];
-        if (strcmp(name, a->name) != 0)
-            continue;
+    const act_name *a = find_activation(name);
+    if (a) {
         switch (a->family) {
         case FAMILY_ELEMENTWISE:
             return elementwise(x, (elementwise_kind)a->index, args, out);
@@ -521,10 +532,7 @@ kcl_status kcl__bias_activation(kcl_tensor *x, kcl_tensor *bias, const char *nam
     if (st)
         return st;
     static const kcl_activation_args defaults;
-    const act_name *a = NULL;
-    for (size_t i = 0; name && i < ACT_NAME_COUNT && !a; i++)
-        if (strcmp(name, act_names[i].name) == 0)
-            a = &act_names[i];
+    const act_name *a = find_activation(name);
     bool fusable = a && a->family == FAMILY_ELEMENTWISE && x->rank >= 1 && bias->rank == 1 &&
                    bias->size == x->shape[x->rank - 1] && bias->size > 0;
     if (!fusable) {

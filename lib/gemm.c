@@ -50,27 +50,22 @@ static kcl_status check_matrix(kcl_context *ctx, const kcl_tensor *t, char which
     return KCL_OK;
 }
 
-/* kcl's own kernel (cl/gemm.cl), for offline mode where CLBlast cannot compile. */
-static kcl_status gemm_direct(kcl_context *ctx, kcl_trans trans_a, kcl_trans trans_b,
-                              float alpha, const kcl_tensor *a, const kcl_tensor *b, float beta,
-                              kcl_tensor *c)
+kcl_status kcl__gemm_direct(kcl_context *ctx, bool trans_a, bool trans_b, cl_uint m, cl_uint n,
+                            cl_uint k, float alpha, cl_mem a, cl_ulong a_off, cl_mem b,
+                            cl_ulong b_off, float beta, cl_mem c, cl_ulong c_off)
 {
-    cl_kernel kern;
-    kcl_status st = kcl__kernel(ctx, "gemm", "gemm_direct", &kern);
-    if (st)
-        return st;
-    cl_uint m = (cl_uint)c->shape[0], n = (cl_uint)c->shape[1];
-    cl_uint k = (cl_uint)(trans_a ? a->shape[0] : a->shape[1]);
-    cl_ulong a_off = a->offset, b_off = b->offset, c_off = c->offset;
+    /* Element (i, p) of op(A) sits at a_off + i * a_row + p * a_col. */
     cl_ulong a_row = trans_a ? 1 : k, a_col = trans_a ? m : 1;
     cl_ulong b_row = trans_b ? 1 : n, b_col = trans_b ? k : 1;
-    const void *args[] = {&m, &n, &k, &alpha, &a->storage->mem, &a_off, &a_row, &a_col,
-                          &b->storage->mem, &b_off, &b_row, &b_col, &beta, &c->storage->mem,
-                          &c_off};
-    const size_t sizes[] = {4, 4, 4, 4, sizeof(cl_mem), 8, 8, 8, sizeof(cl_mem), 8, 8, 8, 4,
-                            sizeof(cl_mem), 8};
-    for (cl_uint i = 0; i < sizeof sizes / sizeof *sizes; i++)
-        clSetKernelArg(kern, i, sizes[i], args[i]);
+    kcl_arg args[] = {KCL_ARG(m), KCL_ARG(n), KCL_ARG(k), KCL_ARG(alpha), KCL_ARG(a),
+                      KCL_ARG(a_off), KCL_ARG(a_row), KCL_ARG(a_col), KCL_ARG(b), KCL_ARG(b_off),
+                      KCL_ARG(b_row), KCL_ARG(b_col), KCL_ARG(beta), KCL_ARG(c), KCL_ARG(c_off)};
+    cl_kernel kern;
+    kcl_status st = kcl__kernel(ctx, "gemm", "gemm_direct", &kern);
+    if (!st)
+        st = kcl__set_args(ctx, kern, "gemm_direct", sizeof args / sizeof *args, args);
+    if (st)
+        return st;
     size_t global[2] = {n, m};
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, kern, 2, NULL, global, NULL, 0, NULL, NULL);
     return err ? kcl__fail_cl(ctx, err, "clEnqueueNDRangeKernel(gemm_direct)") : KCL_OK;
@@ -104,7 +99,9 @@ kcl_status kcl_gemm(kcl_context *ctx, kcl_trans trans_a, kcl_trans trans_b, floa
         return kcl__scale(ctx, c, beta);
     }
     if (ctx->offline)
-        return gemm_direct(ctx, trans_a, trans_b, alpha, a, b, beta, c);
+        return kcl__gemm_direct(ctx, trans_a, trans_b, (cl_uint)m, (cl_uint)n, (cl_uint)k, alpha,
+                                a->storage->mem, a->offset, b->storage->mem, b->offset, beta,
+                                c->storage->mem, c->offset);
     cl_command_queue queue = ctx->queue;
     CLBlastStatusCode code = CLBlastSgemm(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,

@@ -234,6 +234,9 @@ kcl_status kcl__same_context(const char *op, const kcl_tensor *a, const kcl_tens
 
 /* y = activation(x + bias) with bias along the last axis: one kernel for
  * elementwise activations (Dense's fused path), bias_add + activation else. */
+/* KCL_OK when name is a Keras activation kcl has (or NULL), else KCL_ERR_NAME
+ * with the valid names in the message. */
+kcl_status kcl__activation_check(kcl_context *ctx, const char *name);
 kcl_status kcl__bias_activation(kcl_tensor *x, kcl_tensor *bias, const char *name,
                                 const kcl_activation_args *args, kcl_tensor **out);
 
@@ -262,6 +265,12 @@ kcl_status kcl__launch_1d(kcl_context *ctx, cl_kernel kernel, size_t n, const ch
 kcl_status kcl__fill(kcl_tensor *t, float value);
 /* t *= alpha on the device; alpha 0 writes zeros whatever t held. */
 kcl_status kcl__scale(kcl_context *ctx, kcl_tensor *t, float alpha);
+/* kcl's own GEMM kernel (cl/gemm.cl), for offline mode where CLBlast cannot
+ * compile: C = alpha op(A) op(B) + beta C on contiguous row-major matrices at
+ * element offsets (beta 0 never reads C). */
+kcl_status kcl__gemm_direct(kcl_context *ctx, bool trans_a, bool trans_b, cl_uint m, cl_uint n,
+                            cl_uint k, float alpha, cl_mem a, cl_ulong a_off, cl_mem b,
+                            cl_ulong b_off, float beta, cl_mem c, cl_ulong c_off);
 /* A failed CLBlast call as a status and message. */
 kcl_status kcl__blas_fail(kcl_context *ctx, int code, const char *call);
 

@@ -24,6 +24,21 @@ const char *kcl__shape_text(const kcl_shape *s, char *buf, size_t size)
     return buf;
 }
 
+bool kcl__shape_accepts(const kcl_shape *want, const kcl_shape *got)
+{
+    bool ok = want->rank == got->rank;
+    for (int d = 1; ok && d < want->rank; d++)
+        ok = want->dims[d] < 0 || got->dims[d] < 0 || want->dims[d] == got->dims[d];
+    return ok;
+}
+
+kcl_shape kcl__shape_of_tensor(const kcl_tensor *t)
+{
+    kcl_shape s = {t->rank, {0}};
+    memcpy(s.dims, t->shape, (size_t)t->rank * sizeof *t->shape);
+    return s;
+}
+
 static char *dup_text(const char *s)
 {
     if (!s)
@@ -267,10 +282,7 @@ static kcl_status input_build(kcl_layer *layer, kcl_context *ctx, int n, const k
     (void)n;
     char a[128], b[128];
     const kcl_shape *want = &layer->input_shape;
-    bool ok = want->rank == 0 || want->rank == in->rank;
-    for (int i = 1; ok && i < in->rank; i++)
-        ok = want->dims[i] < 0 || in->dims[i] < 0 || want->dims[i] == in->dims[i];
-    if (!ok)
+    if (!kcl__shape_accepts(want, in))
         return kcl__fail(ctx, KCL_ERR_SHAPE, "InputLayer '%s' expects %s, got %s", layer->name,
                          kcl__shape_text(want, a, sizeof a), kcl__shape_text(in, b, sizeof b));
     *out = *in;
@@ -299,22 +311,6 @@ kcl_layer *kcl_layer_input_(const kcl_flatten_options *o)
 
 /* ----------------------------------------------------------------- Dense -- */
 
-static kcl_status check_activation(kcl_context *ctx, const char *name,
-                                   const kcl_activation_args *args)
-{
-    if (!name)
-        return KCL_OK;
-    /* The one authority on activation names is kcl_activation: ask it. */
-    int64_t one[1] = {1};
-    kcl_tensor *probe, *out = NULL;
-    kcl_status st = kcl_tensor_create(ctx, 1, one, &probe);
-    if (!st)
-        st = kcl_activation(probe, name, args, &out);
-    kcl_tensor_free(probe);
-    kcl_tensor_free(out);
-    return st;
-}
-
 static kcl_status dense_build(kcl_layer *layer, kcl_context *ctx, int n, const kcl_shape *in,
                               kcl_shape *out)
 {
@@ -339,7 +335,7 @@ static kcl_status dense_build(kcl_layer *layer, kcl_context *ctx, int n, const k
                              layer->name, (long long)have, kcl__shape_text(in, buf, sizeof buf));
         return KCL_OK;
     }
-    kcl_status st = check_activation(ctx, o->activation, &o->activation_args);
+    kcl_status st = kcl__activation_check(ctx, o->activation);
     if (st)
         return kcl__fail(ctx, st, "Dense '%s': %s", layer->name, kcl_errmsg(ctx));
     kcl_initializer kinit = o->kernel_initializer.kind ? o->kernel_initializer
@@ -390,7 +386,7 @@ static kcl_status activation_build(kcl_layer *layer, kcl_context *ctx, int n, co
     const kcl_activation_options *o = layer->options;
     if (!o->activation)
         return kcl__fail(ctx, KCL_ERR_ARGUMENT, "Activation '%s': no activation name", layer->name);
-    kcl_status st = layer->built ? KCL_OK : check_activation(ctx, o->activation, &o->activation_args);
+    kcl_status st = kcl__activation_check(ctx, o->activation);
     if (st)
         return kcl__fail(ctx, st, "Activation '%s': %s", layer->name, kcl_errmsg(ctx));
     *out = *in;
@@ -536,11 +532,11 @@ static kcl_status dropout_call(kcl_layer *layer, int n, kcl_tensor *const *in, b
     layer->calls++;
     kcl_initializer u_init = kcl_init_random_uniform(.minval = 0.0f, .maxval = 1.0f, .seed = seed);
     kcl_tensor *u = NULL, *keep = NULL, *mask = NULL, *threshold = NULL;
-    int64_t one[1] = {1};
     float rate = o->rate;
-    kcl_status st = kcl_tensor_create(x->ctx, x->rank, x->shape, &u);
+    /* Everything stays on the device: no host write inside a training step. */
+    kcl_status st = kcl__tensor_new(x->ctx, x->rank, x->shape, &u);
     if (!st) st = kcl_initialize(x->ctx, &u_init, u);
-    if (!st) st = kcl_tensor_from_host(x->ctx, 1, one, &rate, &threshold);
+    if (!st) st = kcl__full(x->ctx, 0, NULL, rate, &threshold);
     if (!st) st = kcl_greater_equal(u, threshold, &keep);
     if (!st) st = kcl_scale_shift(keep, 1.0f / (1.0f - rate), 0.0f, &mask);
     if (!st) st = kcl_multiply(x, mask, out);

@@ -431,10 +431,7 @@ static kcl_status nested_build(kcl_layer *layer, kcl_context *ctx, int n, const 
                          "its %zu inputs", layer->name, m ? m->n_inputs : 0);
     for (int i = 0; i < n; i++) {
         const kcl_shape *want = &m->values[i];
-        bool ok = in[i].rank == want->rank;
-        for (int d = 1; ok && d < want->rank; d++)
-            ok = want->dims[d] < 0 || in[i].dims[d] < 0 || want->dims[d] == in[i].dims[d];
-        if (!ok)
+        if (!kcl__shape_accepts(want, &in[i]))
             return kcl__fail(ctx, KCL_ERR_SHAPE, "model '%s' expects input %s, got %s", layer->name,
                              kcl__shape_text(want, a, sizeof a), kcl__shape_text(&in[i], b, sizeof b));
     }

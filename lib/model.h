@@ -12,6 +12,11 @@ typedef struct kcl_shape {
 } kcl_shape;
 
 const char *kcl__shape_text(const kcl_shape *s, char *buf, size_t size);  /* "(None, 28, 28)" */
+/* Whether got can stand where want is expected: same rank, and every axis
+ * but the batch equal where both are known (-1 matches anything). */
+bool kcl__shape_accepts(const kcl_shape *want, const kcl_shape *got);
+/* A tensor's shape as a kcl_shape. */
+kcl_shape kcl__shape_of_tensor(const kcl_tensor *t);
 
 /* What a layer class does: one entry per class (layers.c). */
 typedef struct kcl_layer_kind {

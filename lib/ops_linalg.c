@@ -121,30 +121,14 @@ typedef struct mm_batch {
     int64_t count;
 } mm_batch;
 
-/* kcl's own kernel (cl/gemm.cl) on one product, as lib/gemm.c does offline,
- * where CLBlast cannot compile its kernels. */
+/* kcl's own kernel on product j of a batch (offline mode). */
 static kcl_status direct_one(kcl_context *ctx, const mm_batch *g, int64_t j)
 {
-    cl_uint m = (cl_uint)g->d.m, n = (cl_uint)g->d.n, k = (cl_uint)g->d.k;
-    float alpha = 1.0f, beta = 0.0f;
     cl_ulong oa = g->offset[0] + (cl_ulong)(j * g->stride[0]);
     cl_ulong ob = g->offset[1] + (cl_ulong)(j * g->stride[1]);
     cl_ulong oc = g->offset[2] + (cl_ulong)(j * g->stride[2]);
-    cl_ulong a_row = g->d.ta ? 1 : k, a_col = g->d.ta ? m : 1;
-    cl_ulong b_row = g->d.tb ? 1 : n, b_col = g->d.tb ? k : 1;
-    kcl_arg args[] = {KCL_ARG(m), KCL_ARG(n), KCL_ARG(k), KCL_ARG(alpha), KCL_ARG(g->a),
-                      KCL_ARG(oa), KCL_ARG(a_row), KCL_ARG(a_col), KCL_ARG(g->b), KCL_ARG(ob),
-                      KCL_ARG(b_row), KCL_ARG(b_col), KCL_ARG(beta), KCL_ARG(g->c),
-                      KCL_ARG(oc)};
-    cl_kernel kern;
-    kcl_status st = kcl__kernel(ctx, "gemm", "gemm_direct", &kern);
-    if (!st)
-        st = kcl__set_args(ctx, kern, "gemm_direct", sizeof args / sizeof *args, args);
-    if (st)
-        return st;
-    size_t global[2] = {n, m};
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, kern, 2, NULL, global, NULL, 0, NULL, NULL);
-    return err ? kcl__fail_cl(ctx, err, "clEnqueueNDRangeKernel(gemm_direct)") : KCL_OK;
+    return kcl__gemm_direct(ctx, g->d.ta, g->d.tb, (cl_uint)g->d.m, (cl_uint)g->d.n,
+                            (cl_uint)g->d.k, 1.0f, g->a, oa, g->b, ob, 0.0f, g->c, oc);
 }
 
 static kcl_status run_batch(kcl_context *ctx, const mm_batch *g)

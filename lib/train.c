@@ -309,9 +309,7 @@ kcl_status kcl__ensure_built(kcl_model *m, kcl_tensor *const *x)
         return KCL_OK;
     if (!m->sequential || m->n_layers == 0)
         return kcl__fail(m->ctx, KCL_ERR_STATE, "model '%s' has no layers", m->name);
-    kcl_shape in = {kcl_tensor_rank(x[0]), {0}};
-    for (int i = 0; i < in.rank; i++)
-        in.dims[i] = kcl_tensor_shape(x[0])[i];
+    kcl_shape in = kcl__shape_of_tensor(x[0]);
     in.dims[0] = -1;
     return kcl__model_build(m, &in);
 }
@@ -322,10 +320,8 @@ static kcl_status check_inputs(kcl_model *m, kcl_tensor *const *x)
     char a[128], b[128];
     for (size_t i = 0; i < m->n_inputs; i++) {
         const kcl_shape *want = &m->values[i];
-        bool ok = x[i] && kcl_tensor_rank(x[i]) == want->rank;
-        for (int d = 1; ok && d < want->rank; d++)
-            ok = want->dims[d] < 0 || want->dims[d] == kcl_tensor_shape(x[i])[d];
-        if (!ok)
+        kcl_shape got = x[i] ? kcl__shape_of_tensor(x[i]) : (kcl_shape){-1, {0}};
+        if (!kcl__shape_accepts(want, &got))
             return kcl__fail(m->ctx, KCL_ERR_SHAPE, "model '%s' expects input %zu of shape %s, "
                              "got %s", m->name, i, kcl__shape_text(want, a, sizeof a),
                              x[i] ? kcl__shape_str(kcl_tensor_rank(x[i]), kcl_tensor_shape(x[i]),
