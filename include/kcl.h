@@ -354,6 +354,22 @@ typedef struct kcl_memory_stats {
 kcl_status kcl_memory_stats_get(const kcl_context *ctx, kcl_memory_stats *stats);
 void kcl_memory_reset_peak(kcl_context *ctx);
 
+/* What kcl has put on the context's queue since its creation: the cost of a
+ * training step in launches, and every time kcl made the host wait. */
+typedef struct kcl_queue_stats {
+    uint64_t kernels;            /* kcl's own kernel launches */
+    uint64_t blas_calls;         /* CLBlast routines (each one or a few launches) */
+    uint64_t transfers;          /* host-device copies, blocking or not */
+    uint64_t host_waits;         /* clFinish and blocking transfers: the queue drains */
+    /* Waits for an upload two batches old before reusing its staging memory,
+     * while newer work stays queued (the device keeps running): a Dataset's
+     * bound on how far the host runs ahead. */
+    uint64_t throttle_waits;
+    uint64_t buffers_created;    /* device buffers allocated (the pool reuses them) */
+} kcl_queue_stats;
+
+kcl_status kcl_queue_stats_get(const kcl_context *ctx, kcl_queue_stats *stats);
+
 /* -------------------------------------------------------------------- ops -- *
  * Operations on tensors. Each enqueues its work on the context's in-order
  * queue and returns at once with a new output tensor (*out), which the caller

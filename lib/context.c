@@ -168,6 +168,7 @@ kcl_status kcl_context_finish(kcl_context *ctx)
 {
     if (!ctx)
         return kcl__fail(NULL, KCL_ERR_ARGUMENT, "kcl_context_finish: NULL context");
+    ctx->queue_stats.host_waits++;
     cl_int err = clFinish(ctx->queue);
     return err ? kcl__fail_cl(ctx, err, "clFinish") : KCL_OK;
 }

@@ -282,7 +282,12 @@ static kcl_status wait_slot(kcl_dataset *ds, staging *slot)
     for (size_t a = 0; a < ds->n_arrays && slot->events; a++) {
         if (!slot->events[a])
             continue;
-        cl_int e = clWaitForEvents(1, &slot->events[a]);
+        /* Usually done long ago (two batches back): only a real wait counts. */
+        cl_int done = CL_QUEUED;
+        clGetEventInfo(slot->events[a], CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof done, &done,
+                       NULL);
+        ds->ctx->queue_stats.throttle_waits += done != CL_COMPLETE;
+        cl_int e = done == CL_COMPLETE ? CL_SUCCESS : clWaitForEvents(1, &slot->events[a]);
         err = err ? err : e;
         clReleaseEvent(slot->events[a]);
         slot->events[a] = NULL;
@@ -360,6 +365,7 @@ static kcl_status upload(kcl_dataset *ds, const element *e, kcl_tensor **out)
             shape[0] = e->count;
         if ((st = kcl__tensor_new(ds->ctx, rank, shape, &out[a])) != KCL_OK || !out[a]->size)
             continue;
+        ds->ctx->queue_stats.transfers++;
         cl_int err = clEnqueueWriteBuffer(ds->ctx->queue, out[a]->storage->mem, CL_FALSE,
                                           out[a]->offset * sizeof(float),
                                           (size_t)out[a]->size * sizeof(float), slot->host[a],

@@ -68,6 +68,7 @@ kcl_status kcl__gemm_direct(kcl_context *ctx, bool trans_a, bool trans_b, cl_uin
         return st;
     size_t global[2] = {n, m};
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, kern, 2, NULL, global, NULL, 0, NULL, NULL);
+    ctx->queue_stats.kernels += err == CL_SUCCESS;
     return err ? kcl__fail_cl(ctx, err, "clEnqueueNDRangeKernel(gemm_direct)") : KCL_OK;
 }
 
@@ -103,6 +104,7 @@ kcl_status kcl_gemm(kcl_context *ctx, kcl_trans trans_a, kcl_trans trans_b, floa
                                 a->storage->mem, a->offset, b->storage->mem, b->offset, beta,
                                 c->storage->mem, c->offset);
     cl_command_queue queue = ctx->queue;
+    ctx->queue_stats.blas_calls++;
     CLBlastStatusCode code = CLBlastSgemm(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
         trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a->storage->mem,

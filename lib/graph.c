@@ -116,6 +116,7 @@ kcl_status kcl__enqueue(kcl_context *ctx, const char *program, const char *kerne
     if (st)
         return st;
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &n, NULL, 0, NULL, NULL);
+    ctx->queue_stats.kernels += err == CL_SUCCESS;
     if (err != CL_SUCCESS) {
         char call[128];
         snprintf(call, sizeof call, "clEnqueueNDRangeKernel(%s)", kernel);

@@ -121,6 +121,7 @@ struct kcl_context {
 
     kcl_program *programs;       /* built programs, a list */
     kcl_build_stats stats;
+    kcl_queue_stats queue_stats; /* counted where kcl enqueues or waits */
 
     kcl_tensor *tensors;         /* every live tensor, so freeing the context frees them */
     uint64_t next_tensor_id;

@@ -144,6 +144,7 @@ static kcl_status run_batch(kcl_context *ctx, const mm_batch *g)
     size_t m = (size_t)g->d.m, n = (size_t)g->d.n, k = (size_t)g->d.k;
     cl_command_queue queue = ctx->queue;
     CLBlastStatusCode code;
+    ctx->queue_stats.blas_calls++;
     if (g->count == 1) {
         code = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, 1.0f, g->a, g->offset[0],
                             g->lda, g->b, g->offset[1], g->ldb, 0.0f, g->c, g->offset[2], g->ldc,

@@ -52,6 +52,7 @@ kcl_status kcl__pool_alloc(kcl_context *ctx, size_t bytes, cl_mem *mem, size_t *
     cl_int err;
     for (int attempt = 0; attempt < 2; attempt++) {
         *mem = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
+        ctx->queue_stats.buffers_created += err == CL_SUCCESS;
         if (err == CL_SUCCESS) {
             *got = bytes;
             account(pool, bytes);
@@ -86,6 +87,14 @@ void kcl__pool_free(kcl_context *ctx)
     free(ctx->pool.free);
     ctx->pool.free = NULL;
     ctx->pool.cap = 0;
+}
+
+kcl_status kcl_queue_stats_get(const kcl_context *ctx, kcl_queue_stats *stats)
+{
+    if (!ctx || !stats)
+        return kcl__fail(NULL, KCL_ERR_ARGUMENT, "kcl_queue_stats_get: NULL argument");
+    *stats = ctx->queue_stats;
+    return KCL_OK;
 }
 
 kcl_status kcl_memory_stats_get(const kcl_context *ctx, kcl_memory_stats *stats)

@@ -160,6 +160,8 @@ kcl_status kcl_tensor_read(kcl_tensor *t, float *data, size_t count)
         return st;
     if (!data)
         return kcl__fail(t->ctx, KCL_ERR_ARGUMENT, "kcl_tensor_read: NULL data");
+    t->ctx->queue_stats.transfers++;
+    t->ctx->queue_stats.host_waits++;
     cl_int err = clEnqueueReadBuffer(t->ctx->queue, t->storage->mem, CL_TRUE,
                                      t->offset * sizeof(float), count * sizeof(float), data, 0,
                                      NULL, NULL);
@@ -176,6 +178,8 @@ kcl_status kcl_tensor_write(kcl_tensor *t, const float *data, size_t count)
     if (!data)
         return kcl__fail(t->ctx, KCL_ERR_ARGUMENT, "kcl_tensor_write: NULL data");
     /* Blocking: the caller may reuse its array as soon as we return. */
+    t->ctx->queue_stats.transfers++;
+    t->ctx->queue_stats.host_waits++;
     cl_int err = clEnqueueWriteBuffer(t->ctx->queue, t->storage->mem, CL_TRUE,
                                       t->offset * sizeof(float), count * sizeof(float), data,
                                       0, NULL, NULL);

@@ -222,6 +222,52 @@ static void test_fit_learns_and_reports(void **state)
     kcl_model_free(m);
 }
 
+/* What fit's queue stats say one epoch costs with `rows` samples. */
+static kcl_queue_stats epoch_cost(kcl_model *m, int64_t rows)
+{
+    kcl_array x = {xs, 2, {rows, IN}}, y = {ys, 2, {rows, 1}};
+    kcl_fit_options fo = {.epochs = 1, .batch_size = 8, .verbose = KCL_VERBOSE_SILENT, .seed = 3};
+    kcl_queue_stats before, after;
+    CHECK_OK(ctx, kcl_queue_stats_get(ctx, &before));
+    CHECK_OK(ctx, kcl_fit_arrays(m, 1, &x, 1, &y, &fo, NULL));
+    CHECK_OK(ctx, kcl_queue_stats_get(ctx, &after));
+    return (kcl_queue_stats){after.kernels - before.kernels, after.blas_calls - before.blas_calls,
+                             after.transfers - before.transfers,
+                             after.host_waits - before.host_waits,
+                             after.throttle_waits - before.throttle_waits,
+                             after.buffers_created - before.buffers_created};
+}
+
+/* A training step, in the steady state, makes the host wait for nothing and
+ * allocates nothing; what an epoch adds per extra step is a fixed count of
+ * launches. Measured as the difference between a 4-step and a 12-step epoch,
+ * so epoch-level work (history, metric reads) cancels out. */
+static void test_fit_step_never_waits(void **state)
+{
+    (void)state;
+    make_data();
+    kcl_model *m;
+    CHECK_OK(ctx, kcl_sequential(ctx, &m));
+    CHECK_OK(ctx, kcl_model_add(m, kcl_layer_dense(16, .input_dim = IN, .activation = "relu")));
+    CHECK_OK(ctx, kcl_model_add(m, kcl_layer_dense(1)));
+    CHECK_OK(ctx, kcl_compile(m, kcl_adam(), "mse", "mae"));
+    epoch_cost(m, 32);   /* warm-up: slots, pooled buffers */
+    kcl_queue_stats short_epoch = epoch_cost(m, 32), long_epoch = epoch_cost(m, 96);
+    uint64_t steps = 8;
+    assert_int_equal(long_epoch.host_waits, short_epoch.host_waits);
+    assert_int_equal(long_epoch.buffers_created, 0);
+    /* Per step: the batch's two uploads; a fixed number of launches. */
+    assert_int_equal(long_epoch.transfers - short_epoch.transfers, 2 * steps);
+    uint64_t kernels = long_epoch.kernels - short_epoch.kernels;
+    assert_int_equal(kernels % steps, 0);
+    print_message("# per step: %llu kernels, %llu CLBlast calls\n",
+                  (unsigned long long)(kernels / steps),
+                  (unsigned long long)((long_epoch.blas_calls - short_epoch.blas_calls) / steps));
+    /* Every step's launches are accounted for (no stray per-step host work). */
+    assert_true(kernels / steps >= 4 && kernels / steps <= 30);
+    kcl_model_free(m);
+}
+
 /* Same seeds, same device: identical weights after training. */
 static void test_determinism(void **state)
 {
@@ -535,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_predict_and_evaluate_match_reference),
         cmocka_unit_test(test_train_on_batch_sgd_step),
         cmocka_unit_test(test_fit_learns_and_reports),
+        cmocka_unit_test(test_fit_step_never_waits),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_functional_shared_layer),
         cmocka_unit_test(test_nested_model_as_layer),
