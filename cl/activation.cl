@@ -8,8 +8,11 @@
 //     act_NAME_grad       dx = dy * f'(x)
 //     bias_act_NAME       y = f(x + b), b along the last axis (c channels):
 //                         Dense's bias and activation in one pass
-//     bias_act_NAME_grad  dz = dy * f'(x + b), the gradient of x (and, summed
-//                         over rows, of b)
+//     bias_act_NAME_grad_db  dz = dy * f'(x + b), the gradient of x, and db,
+//                         dz summed over rows: one work-item per channel walks
+//                         its column, writing dz and summing it (Kahan, as
+//                         reduce_sum) into db; neighbouring work-items read
+//                         neighbouring addresses
 // At points where f is not differentiable, f'(x) follows TensorFlow's
 // gradient kernels (ReluGrad, LeakyReluGrad, EluGrad, SeluGrad, Relu6Grad,
 // clip_by_value's and where's gradients).
@@ -80,17 +83,26 @@ __kernel void bias_act_##NAME(__global const float *px, const ulong ox,         
     const ulong k = i - (i / c) * c;                                                    \
     py[oy + i] = NAME##_f(px[ox + i] + pb[ob + k], p, q, r, s);                         \
 }                                                                                       \
-__kernel void bias_act_##NAME##_grad(__global const float *px, const ulong ox,         \
-                                     __global const float *pb, const ulong ob,         \
-                                     __global const float *pdy, const ulong ody,       \
-                                     __global float *pdz, const ulong odz,             \
-                                     const ulong c, const float p, const float q,      \
-                                     const float r, const float s, const ulong n)      \
+__kernel void bias_act_##NAME##_grad_db(__global const float *px, const ulong ox,      \
+                                        __global const float *pb, const ulong ob,      \
+                                        __global const float *pdy, const ulong ody,    \
+                                        __global float *pdz, const ulong odz,          \
+                                        __global float *pdb, const ulong odb,          \
+                                        const ulong c, const float p, const float q,   \
+                                        const float r, const float s, const ulong n)   \
 {                                                                                       \
-    const size_t i = get_global_id(0);                                                  \
-    if (i >= n) return;                                                                 \
-    const ulong k = i - (i / c) * c;                                                    \
-    pdz[odz + i] = pdy[ody + i] * NAME##_d(px[ox + i] + pb[ob + k], p, q, r, s);        \
+    const size_t k = get_global_id(0);                                                  \
+    if (k >= c) return;                                                                 \
+    const float bias = pb[ob + k];                                                      \
+    float sum = 0.0f, carry = 0.0f;                                                     \
+    for (ulong i = k; i < n; i += c) {                                                  \
+        const float dz = pdy[ody + i] * NAME##_d(px[ox + i] + bias, p, q, r, s);        \
+        pdz[odz + i] = dz;                                                              \
+        const float term = dz - carry, next = sum + term;                               \
+        carry = (next - sum) - term;                                                    \
+        sum = next;                                                                     \
+    }                                                                                   \
+    pdb[odb + k] = sum;                                                                 \
 }
 
 // relu: p negative_slope, q max_value (+inf: none), r threshold, s the

@@ -434,6 +434,28 @@ kcl_status kcl__activation_check(kcl_context *ctx, const char *name)
     return !name || find_activation(name) ? KCL_OK : unknown_name(ctx, name);
 }
 
+/* ------------------------------------------------------------------ logits -- */
+
+/* Records x as the logits of a softmax over the last axis or of a sigmoid
+ * (Keras' _keras_logits), once the activation st has made *out. */
+static kcl_status keep_logits(kcl_tensor *x, const act_name *a, const kcl_activation_args *args,
+                              kcl_status st, kcl_tensor **out)
+{
+    if (st)
+        return st;
+    int kind = KCL__LOGITS_NONE;
+    if (a->family == FAMILY_AXIS && a->index == AXIS_SOFTMAX &&
+        (args->axis == 0 || args->axis == -1 || args->axis == x->rank - 1))
+        kind = KCL__LOGITS_SOFTMAX;
+    else if (a->family == FAMILY_ELEMENTWISE && a->index == EW_sigmoid)
+        kind = KCL__LOGITS_SIGMOID;
+    if (kind != KCL__LOGITS_NONE && x->rank > 0) {
+        (*out)->logits = kcl__tensor_retain(x);
+        (*out)->logits_of = kind;
+    }
+    return KCL_OK;
+}
+
 kcl_status kcl_activation(kcl_tensor *x, const char *name, const kcl_activation_args *args,
                           kcl_tensor **out)
 {
@@ -446,9 +468,11 @@ kcl_status kcl_activation(kcl_tensor *x, const char *name, const kcl_activation_
     if (a) {
         switch (a->family) {
         case FAMILY_ELEMENTWISE:
-            return elementwise(x, (elementwise_kind)a->index, args, out);
+            return keep_logits(x, a, args, elementwise(x, (elementwise_kind)a->index, args, out),
+                               out);
         case FAMILY_AXIS:
-            return along_axis(x, &axis_defs[a->index], args->axis, out);
+            return keep_logits(x, a, args, along_axis(x, &axis_defs[a->index], args->axis, out),
+                               out);
         case FAMILY_GLU:
             return glu(x, args->axis, out);
         case FAMILY_LINEAR:
@@ -463,7 +487,7 @@ kcl_status kcl_activation(kcl_tensor *x, const char *name, const kcl_activation_
 /* ------------------------------------------------ fused bias + activation -- */
 
 /* Dense's y = f(x + b) in one kernel (bias_act_NAME); its gradient
- * dz = dy * f'(x + b) in one more, then dx = dz and db = dz summed over rows.
+ * dz = dy * f'(x + b) and db = dz summed over rows in one more.
  * Only elementwise activations fuse; others run bias_add then the activation.
  * Not differentiable a second time (as the elementwise activations). */
 
@@ -482,44 +506,40 @@ static kcl_status bias_act_forward(kcl_context *ctx, const kcl_node *node)
     return kcl__enqueue(ctx, "activation", kernel, (size_t)n, 12, args);
 }
 
-/* dz from (x, b, dy): in[0] x, in[1] b, in[2] dy. */
-static kcl_status bias_act_grad_forward(kcl_context *ctx, const kcl_node *node)
-{
-    const elementwise_def *def = &elementwise_defs[node->attr.i[0]];
-    const kcl_tensor *x = node->in[0], *b = node->in[1], *dy = node->in[2], *dz = node->out;
-    char kernel[64];
-    snprintf(kernel, sizeof kernel, "bias_%s_grad", def->kernel);
-    cl_ulong ox = x->offset, ob = b->offset, ody = dy->offset, odz = dz->offset;
-    cl_ulong n = (cl_ulong)dz->size, c = (cl_ulong)b->size;
-    const float *f = node->attr.f;
-    kcl_arg args[] = {KCL_MEM(x), KCL_ARG(ox), KCL_MEM(b), KCL_ARG(ob), KCL_MEM(dy),
-                      KCL_ARG(ody), KCL_MEM(dz), KCL_ARG(odz), KCL_ARG(c), KCL_ARG(f[0]),
-                      KCL_ARG(f[1]), KCL_ARG(f[2]), KCL_ARG(f[3]), KCL_ARG(n)};
-    return kcl__enqueue(ctx, "activation", kernel, (size_t)n, 14, args);
-}
-
-static const kcl_op_def bias_act_grad_def = {"bias_activation_grad", bias_act_grad_forward, NULL};
-
+/* dz = dy * f'(x + b) and db = dz summed over rows, in one kernel. Neither
+ * is recorded on a tape: like the elementwise activations' gradients, this
+ * one is not differentiable again. */
 static kcl_status bias_act_backward(kcl_context *ctx, const kcl_node *node, kcl_tensor *gy,
                                     kcl_tensor **g)
 {
-    (void)ctx;
-    kcl_tensor *x = node->in[0], *dz;
-    kcl_node grad;
-    kcl__node_init(&grad, &bias_act_grad_def, 3, (kcl_tensor *[]){x, node->in[1], gy});
-    grad.attr = node->attr;
-    kcl_status st = kcl__op_run(&grad, x->rank, x->shape, &dz);
-    if (st)
-        return st;
-    int axes[KCL_MAX_RANK];
-    for (int i = 0; i + 1 < x->rank; i++)
-        axes[i] = i;
-    st = kcl_reduce_sum(dz, (size_t)(x->rank - 1), axes, 0, &g[1]);
+    const elementwise_def *def = &elementwise_defs[node->attr.i[0]];
+    const kcl_tensor *x = node->in[0], *b = node->in[1];
+    kcl_tensor *dz = NULL, *db = NULL;
+    kcl_status st = kcl__tensor_new(ctx, x->rank, x->shape, &dz);
+    if (!st)
+        st = kcl__tensor_new(ctx, b->rank, b->shape, &db);
+    if (!st) {
+        char kernel[64];
+        snprintf(kernel, sizeof kernel, "bias_%s_grad_db", def->kernel);
+        cl_ulong ox = x->offset, ob = b->offset, ody = gy->offset, odz = dz->offset;
+        cl_ulong odb = db->offset, n = (cl_ulong)dz->size, c = (cl_ulong)b->size;
+        const float *f = node->attr.f;
+        kcl_arg args[] = {KCL_MEM(x), KCL_ARG(ox), KCL_MEM(b), KCL_ARG(ob), KCL_MEM(gy),
+                          KCL_ARG(ody), KCL_MEM(dz), KCL_ARG(odz), KCL_MEM(db), KCL_ARG(odb),
+                          KCL_ARG(c), KCL_ARG(f[0]), KCL_ARG(f[1]), KCL_ARG(f[2]),
+                          KCL_ARG(f[3]), KCL_ARG(n)};
+        if (n == 0)
+            st = kcl__fill(db, 0.0f);   /* no rows: the sum of nothing */
+        else
+            st = kcl__enqueue(ctx, "activation", kernel, (size_t)c, 16, args);
+    }
     if (st) {
         kcl_tensor_free(dz);
+        kcl_tensor_free(db);
         return st;
     }
     g[0] = dz;
+    g[1] = db;
     return KCL_OK;
 }
 
@@ -533,7 +553,9 @@ kcl_status kcl__bias_activation(kcl_tensor *x, kcl_tensor *bias, const char *nam
         return st;
     static const kcl_activation_args defaults;
     const act_name *a = find_activation(name);
-    bool fusable = a && a->family == FAMILY_ELEMENTWISE && x->rank >= 1 && bias->rank == 1 &&
+    /* sigmoid keeps its logits (x + b) for the loss, so they must exist. */
+    bool fusable = a && a->family == FAMILY_ELEMENTWISE && a->index != EW_sigmoid &&
+                   x->rank >= 1 && bias->rank == 1 &&
                    bias->size == x->shape[x->rank - 1] && bias->size > 0;
     if (!fusable) {
         kcl_tensor *z;

@@ -151,8 +151,16 @@ struct kcl_tensor {
     int rank;
     int64_t shape[KCL_MAX_RANK];
     int64_t size;
+    /* Keras' _keras_logits (TensorFlow backend): an output of softmax (along
+     * the last axis) or sigmoid keeps its input, so a cross-entropy of it is
+     * computed from the logits, exactly and in one fused kernel, as Keras on
+     * TensorFlow does. A reference, released with the tensor. */
+    kcl_tensor *logits;
+    int logits_of;               /* KCL__LOGITS_* */
     kcl_tensor *prev, *next;     /* in ctx->tensors */
 };
+
+enum { KCL__LOGITS_NONE, KCL__LOGITS_SOFTMAX, KCL__LOGITS_SIGMOID };
 
 void kcl__tensors_free(kcl_context *ctx);
 /* A tensor with uninitialised contents (from the pool): op outputs. */

@@ -275,11 +275,20 @@ static kcl_tensor *smooth_binary(scratch *s, const kcl_loss_config *c, kcl_tenso
     return ls != 0.0 ? affine(s, t, 1.0 - ls, 0.5 * ls) : t;
 }
 
+/* The logits p came from (Keras' _keras_logits on TensorFlow), or NULL. */
+static kcl_tensor *logits_of(const kcl_tensor *p, int kind)
+{
+    return p->logits_of == kind ? p->logits : NULL;
+}
+
 /* mean(sigmoid_xent(logits, t)), or from probabilities clipped to
  * [eps, 1 - eps]: mean(-(t log p + (1 - t) log(1 - p))). */
 static kcl_tensor *bce(scratch *s, const kcl_loss_config *c, kcl_tensor *t, kcl_tensor *p)
 {
     t = smooth_binary(s, c, t);
+    kcl_tensor *z = c->from_logits ? NULL : logits_of(p, KCL__LOGITS_SIGMOID);
+    if (z)
+        return last(s, kcl_reduce_mean, bin(s, kcl_sigmoid_cross_entropy, z, t), 0);
     if (c->from_logits)
         return last(s, kcl_reduce_mean, bin(s, kcl_sigmoid_cross_entropy, p, t), 0);
     kcl_tensor *q = clip(s, p, KERAS_EPSILON, 1.0 - KERAS_EPSILON);
@@ -296,6 +305,9 @@ static kcl_tensor *cce(scratch *s, const kcl_loss_config *c, kcl_tensor *t, kcl_
     double ls = c->label_smoothing, classes = (double)p->shape[p->rank - 1];
     if (ls != 0.0)
         t = affine(s, t, 1.0 - ls, ls / classes);
+    kcl_tensor *z = c->from_logits ? NULL : logits_of(p, KCL__LOGITS_SOFTMAX);
+    if (z)
+        return bin(s, kcl_softmax_cross_entropy, z, t);
     if (c->from_logits)
         return bin(s, kcl_softmax_cross_entropy, p, t);
     kcl_tensor *q = bin(s, kcl_divide, p, last(s, kcl_reduce_sum, p, 1));
@@ -312,7 +324,10 @@ static kcl_tensor *cce(scratch *s, const kcl_loss_config *c, kcl_tensor *t, kcl_
  * on the host would mean waiting for the device. */
 static kcl_tensor *scce(scratch *s, const kcl_loss_config *c, kcl_tensor *t, kcl_tensor *p)
 {
-    if (!c->from_logits)
+    kcl_tensor *z = c->from_logits ? NULL : logits_of(p, KCL__LOGITS_SOFTMAX);
+    if (z)
+        p = z;
+    else if (!c->from_logits)
         p = un(s, kcl_log, clip(s, p, KERAS_EPSILON, 1.0 - KERAS_EPSILON));
     return bin(s, kcl_sparse_softmax_cross_entropy, p, t);
 }

@@ -251,6 +251,7 @@ const char *kcl__shape_of(const kcl_tensor *t)
 static void destroy(kcl_tensor *t)
 {
     kcl_context *ctx = t->ctx;
+    kcl_tensor_free(t->logits);
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -273,6 +274,10 @@ void kcl_tensor_free(kcl_tensor *t)
 
 void kcl__tensors_free(kcl_context *ctx)
 {
+    /* Every tensor goes, whatever its references: drop the links between
+     * them first so that none is freed twice. */
+    for (kcl_tensor *t = ctx->tensors; t; t = t->next)
+        t->logits = NULL;
     while (ctx->tensors)
         destroy(ctx->tensors);
 }

@@ -503,6 +503,79 @@ static void test_clipping(void **state)
     kcl_tensor_free(tp);
 }
 
+/* The losses of a softmax's or sigmoid's output come from its logits, as
+ * Keras on TensorFlow computes them (_keras_logits): exact where the
+ * probabilities saturate (a clipped probability would give -log(1e-7) = 16.1),
+ * with the gradient (softmax(z) - onehot) / rows reaching the logits. */
+static void test_losses_from_activation_logits(void **state)
+{
+    kcl_context *ctx = *state;
+    enum { R = 3, C = 4 };
+    int64_t shape[2] = {R, C}, rows = R;
+    float z[R * C] = {40, 0, -3, 1, 0.5f, -1, 2, 0, -2, 30, 0, 0.25f};
+    float labels[R] = {1, 2, 0}, bin_t[R * C], loss, grad[R * C];
+    for (int i = 0; i < R * C; i++)
+        bin_t[i] = (float)(i % 3 == 0);
+    kcl_tensor *tz, *tl, *tb, *probs, *sig, *l, *g;
+    CHECK_OK(ctx, kcl_tensor_from_host(ctx, 2, shape, z, &tz));
+    CHECK_OK(ctx, kcl_tensor_from_host(ctx, 1, &rows, labels, &tl));
+    CHECK_OK(ctx, kcl_tensor_from_host(ctx, 2, shape, bin_t, &tb));
+    kcl_tape *tape;
+    CHECK_OK(ctx, kcl_tape_begin(ctx, NULL, &tape));
+    CHECK_OK(ctx, kcl_tape_watch(tape, tz));
+    CHECK_OK(ctx, kcl_activation(tz, "softmax", NULL, &probs));
+    kcl_loss_config sc = kcl_loss(KCL_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY);
+    CHECK_OK(ctx, kcl_loss_compute(&sc, tl, probs, NULL, &l));
+    CHECK_OK(ctx, kcl_tape_gradient(tape, l, 1, &tz, &g));
+    CHECK_OK(ctx, kcl_tensor_read(l, &loss, 1));
+    CHECK_OK(ctx, kcl_tensor_read(g, grad, R * C));
+    double want = 0;
+    for (int r = 0; r < R; r++) {
+        double mx = -INFINITY, sum = 0;
+        for (int c = 0; c < C; c++)
+            mx = fmax(mx, z[r * C + c]);
+        for (int c = 0; c < C; c++)
+            sum += exp(z[r * C + c] - mx);
+        want += (mx + log(sum) - z[r * C + (int)labels[r]]) / R;
+        for (int c = 0; c < C; c++) {
+            double d = (exp(z[r * C + c] - mx) / sum - (c == (int)labels[r])) / R;
+            assert_true(fabs(grad[r * C + c] - d) < 1e-6);
+        }
+    }
+    assert_true(want > 20);   /* far above what clipped probabilities allow */
+    assert_true(fabs(loss - want) < 1e-5 * want);
+    kcl_tensor_free(l);
+    kcl_tensor_free(g);
+    /* Categorical cross-entropy of the same softmax, one-hot targets. */
+    float onehot[R * C] = {0};
+    for (int r = 0; r < R; r++)
+        onehot[r * C + (int)labels[r]] = 1;
+    kcl_tensor *to;
+    CHECK_OK(ctx, kcl_tensor_from_host(ctx, 2, shape, onehot, &to));
+    kcl_loss_config cc = kcl_loss(KCL_LOSS_CATEGORICAL_CROSSENTROPY);
+    CHECK_OK(ctx, kcl_loss_compute(&cc, to, probs, NULL, &l));
+    CHECK_OK(ctx, kcl_tensor_read(l, &loss, 1));
+    assert_true(fabs(loss - want) < 1e-5 * want);
+    kcl_tensor_free(l);
+    /* Binary cross-entropy of a sigmoid: mean(max(z,0) - z t + log1p(exp(-|z|))). */
+    CHECK_OK(ctx, kcl_activation(tz, "sigmoid", NULL, &sig));
+    kcl_loss_config bc = kcl_loss(KCL_LOSS_BINARY_CROSSENTROPY);
+    CHECK_OK(ctx, kcl_loss_compute(&bc, tb, sig, NULL, &l));
+    CHECK_OK(ctx, kcl_tensor_read(l, &loss, 1));
+    double bwant = 0;
+    for (int i = 0; i < R * C; i++)
+        bwant += (fmax(z[i], 0) - z[i] * bin_t[i] + log1p(exp(-fabs(z[i])))) / (R * C);
+    assert_true(fabs(loss - bwant) < 1e-5 * bwant);
+    kcl_tensor_free(l);
+    kcl_tape_free(tape);
+    kcl_tensor_free(sig);
+    kcl_tensor_free(probs);
+    kcl_tensor_free(to);
+    kcl_tensor_free(tz);
+    kcl_tensor_free(tl);
+    kcl_tensor_free(tb);
+}
+
 /* Keras' rank matching: [batch] labels with [batch, 1] predictions. */
 static void test_rank_matching(void **state)
 {
@@ -685,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_losses_against_reference),
         cmocka_unit_test(test_higher_rank),
         cmocka_unit_test(test_clipping),
+        cmocka_unit_test(test_losses_from_activation_logits),
         cmocka_unit_test(test_rank_matching),
         cmocka_unit_test(test_sparse_out_of_range),
         cmocka_unit_test(test_names),
