@@ -1,13 +1,14 @@
-// optimizer.cl: Keras' optimizer update steps, in place, one kernel per
-// variable and step.
+// optimizer.cl: Keras' optimizer update steps, in place, one launch for up
+// to eight variables (all of a small model's) per step.
 //
 // Each kernel fuses what Keras' base optimizer does in three passes: clip the
 // gradient (by value, by its own norm, or by the global norm), apply the
 // decoupled weight decay (var -= var * weight_decay * lr), then the
-// optimizer's update_step. All kernels share one signature: the variable, its
-// gradient, three slot buffers (unused ones alias the variable and are never
-// read), the sum of squares the norm clipping needs (computed on the device
-// beforehand, so the host never waits for it), the step's parameters and n.
+// optimizer's update_step. All kernels share one signature: per segment the
+// variable, its gradient and three slot buffers (unused ones alias the
+// variable and are never read), the sum of squares the norm clipping needs
+// (computed on the device beforehand, so the host never waits for it), the
+// segments' offsets and the step's parameters.
 // The arithmetic follows Keras' expressions in their order.
 
 typedef struct kcl_opt_params {
@@ -52,81 +53,116 @@ inline float clipped(const float g, const kcl_opt_params p, const float sumsq)
     return g;
 }
 
-#define OPT_KERNEL(NAME)                                                                  \
-__kernel void NAME(__global float *pv, const ulong ov, __global const float *pg,         \
-                   const ulong og, __global float *ps0, const ulong os0,                 \
-                   __global float *ps1, const ulong os1, __global float *ps2,            \
-                   const ulong os2, __global const float *pn, const ulong on,            \
-                   const kcl_opt_params p, const ulong n)
+// Up to SEGMENTS variables are updated by one launch: work-item i belongs to
+// the segment s with start[s] <= i < start[s + 1], whose buffers are the
+// s-th of each argument group. The per-element update of each kind is a
+// function of pointers already at the variable's first element.
+#define SEGMENTS 8
 
-// The variable after weight decay and the clipped gradient, for element i.
-#define OPT_PROLOGUE                                                                      \
-    const size_t i = get_global_id(0);                                                    \
-    if (i >= n) return;                                                                   \
+typedef struct kcl_opt_segments {
+    ulong start[SEGMENTS + 1];   // prefix sums of the variables' sizes
+    ulong ov[SEGMENTS], og[SEGMENTS];
+    ulong os0[SEGMENTS], os1[SEGMENTS], os2[SEGMENTS];
+    int count;
+    int unused;
+} kcl_opt_segments;
+
+#define PICK(s, b) ((s) == 0 ? b##0 : (s) == 1 ? b##1 : (s) == 2 ? b##2 : (s) == 3 ? b##3 : \
+                    (s) == 4 ? b##4 : (s) == 5 ? b##5 : (s) == 6 ? b##6 : b##7)
+#define SEG_ARGS(b, q) q float *b##0, q float *b##1, q float *b##2, q float *b##3,          \
+                       q float *b##4, q float *b##5, q float *b##6, q float *b##7
+
+#define OPT_KERNEL(NAME)                                                                  \
+__kernel void NAME##_update(SEG_ARGS(v, __global), SEG_ARGS(g, __global const),          \
+                            SEG_ARGS(a, __global), SEG_ARGS(b, __global),                \
+                            SEG_ARGS(c, __global), __global const float *pn,             \
+                            const ulong on, const kcl_opt_segments d,                    \
+                            const kcl_opt_params p)                                      \
+{                                                                                         \
+    const ulong i = get_global_id(0);                                                     \
+    if (i >= d.start[d.count]) return;                                                    \
+    int s = 0;                                                                            \
+    while (s + 1 < d.count && i >= d.start[s + 1])                                        \
+        s++;                                                                              \
+    const ulong j = i - d.start[s];                                                       \
     const float sumsq = p.clip_mode >= CLIP_NORM ? pn[on] : 0.0f;                         \
-    const float g = clipped(pg[og + i], p, sumsq);                                        \
-    float x = pv[ov + i];                                                                 \
-    if (p.weight_decay != 0.0f)                                                           \
-        x = x - x * p.weight_decay * p.lr;
+    NAME##_at(PICK(s, v) + d.ov[s] + j, clipped(PICK(s, g)[d.og[s] + j], p, sumsq),      \
+              PICK(s, a) + d.os0[s] + j, PICK(s, b) + d.os1[s] + j,                       \
+              PICK(s, c) + d.os2[s] + j, p);                                              \
+}
+
+// The variable after weight decay.
+inline float decayed(const float x, const kcl_opt_params p)
+{
+    return p.weight_decay != 0.0f ? x - x * p.weight_decay * p.lr : x;
+}
 
 // slot 0: momentum (only with F_MOMENTUM).
-OPT_KERNEL(sgd_update)
+inline void sgd_at(__global float *v, const float g, __global float *s0, __global float *s1,
+                   __global float *s2, const kcl_opt_params p)
 {
-    OPT_PROLOGUE
+    float x = decayed(*v, p);
     if (p.flags & F_MOMENTUM) {
-        const float m = ps0[os0 + i] * p.momentum - g * p.lr;
-        ps0[os0 + i] = m;
+        const float m = *s0 * p.momentum - g * p.lr;
+        *s0 = m;
         x += (p.flags & F_NESTEROV) ? m * p.momentum - g * p.lr : m;
     } else {
         x -= g * p.lr;
     }
-    pv[ov + i] = x;
+    *v = x;
 }
+OPT_KERNEL(sgd)
 
 // slots: m, v, vhat (only with F_AMSGRAD).
-OPT_KERNEL(adam_update)
+inline void adam_at(__global float *pv, const float g, __global float *s0, __global float *s1,
+                    __global float *s2, const kcl_opt_params p)
 {
-    OPT_PROLOGUE
-    float m = ps0[os0 + i], v = ps1[os1 + i];
+    const float x = decayed(*pv, p);
+    float m = *s0, v = *s1;
     m += (g - m) * (1.0f - p.beta_1);
     v += (g * g - v) * (1.0f - p.beta_2);
-    ps0[os0 + i] = m;
-    ps1[os1 + i] = v;
+    *s0 = m;
+    *s1 = v;
     if (p.flags & F_AMSGRAD) {
-        v = fmax(ps2[os2 + i], v);
-        ps2[os2 + i] = v;
+        v = fmax(*s2, v);
+        *s2 = v;
     }
-    pv[ov + i] = x - m * p.alpha / (sqrt(v) + p.epsilon);
+    *pv = x - m * p.alpha / (sqrt(v) + p.epsilon);
 }
+OPT_KERNEL(adam)
 
 // slots: ms (velocity), momentum (only with F_MOMENTUM), mg (only with F_CENTERED).
-OPT_KERNEL(rmsprop_update)
+inline void rmsprop_at(__global float *v, const float g, __global float *s0, __global float *s1,
+                       __global float *s2, const kcl_opt_params p)
 {
-    OPT_PROLOGUE
-    const float ms = p.rho * ps0[os0 + i] + (1.0f - p.rho) * (g * g);
-    ps0[os0 + i] = ms;
+    float x = decayed(*v, p);
+    const float ms = p.rho * *s0 + (1.0f - p.rho) * (g * g);
+    *s0 = ms;
     float denominator = ms + p.epsilon;
     if (p.flags & F_CENTERED) {
-        const float mg = p.rho * ps2[os2 + i] + (1.0f - p.rho) * g;
-        ps2[os2 + i] = mg;
+        const float mg = p.rho * *s2 + (1.0f - p.rho) * g;
+        *s2 = mg;
         denominator = ms - mg * mg + p.epsilon;
     }
     const float increment = p.lr * g / sqrt(denominator);
     if (p.flags & F_MOMENTUM) {
-        const float m = p.momentum * ps1[os1 + i] + increment;
-        ps1[os1 + i] = m;
+        const float m = p.momentum * *s1 + increment;
+        *s1 = m;
         x -= m;
     } else {
         x -= increment;
     }
-    pv[ov + i] = x;
+    *v = x;
 }
+OPT_KERNEL(rmsprop)
 
 // slot 0: accumulator (starts at initial_accumulator_value).
-OPT_KERNEL(adagrad_update)
+inline void adagrad_at(__global float *v, const float g, __global float *s0, __global float *s1,
+                       __global float *s2, const kcl_opt_params p)
 {
-    OPT_PROLOGUE
-    const float acc = ps0[os0 + i] + g * g;
-    ps0[os0 + i] = acc;
-    pv[ov + i] = x - p.lr * g / sqrt(acc + p.epsilon);
+    const float x = decayed(*v, p);
+    const float acc = *s0 + g * g;
+    *s0 = acc;
+    *v = x - p.lr * g / sqrt(acc + p.epsilon);
 }
+OPT_KERNEL(adagrad)

@@ -575,38 +575,101 @@ static kcl_status global_sum_of_squares(size_t n, kcl_tensor *const *grads, kcl_
     return st;
 }
 
-/* The fused update kernel for one variable. norm: the sum of squares the
- * clipping reads, or NULL. Unused buffers alias the variable (never read). */
-static kcl_status enqueue_update(kcl_optimizer *opt, const var_state *s, kcl_tensor *grad,
-                                 const kcl_tensor *norm, const opt_params *p)
+/* Mirrors kcl_opt_segments in cl/optimizer.cl: the variables of one launch. */
+#define SEGMENTS 8
+typedef struct opt_segments {
+    cl_ulong start[SEGMENTS + 1];
+    cl_ulong ov[SEGMENTS], og[SEGMENTS];
+    cl_ulong os[SLOTS_MAX][SEGMENTS];
+    cl_int count;
+    cl_int unused;
+} opt_segments;
+
+/* A launch being filled: its variables, their gradients and the norm the
+ * clipping reads (NULL: none). */
+typedef struct opt_batch {
+    const var_state *state[SEGMENTS];
+    const kcl_tensor *grad[SEGMENTS];
+    const kcl_tensor *norm;
+    int count;
+} opt_batch;
+
+/* One launch updates every variable of the batch. Unused buffer arguments
+ * alias the first variable (never read). */
+static kcl_status enqueue_batch(kcl_optimizer *opt, const opt_batch *b, const opt_params *p)
 {
-    const kcl_tensor *v = s->var, *t[SLOTS_MAX + 1];
-    for (int k = 0; k < SLOTS_MAX; k++)
-        t[k] = s->slot[k] ? s->slot[k] : v;
-    t[SLOTS_MAX] = norm ? norm : v;
-    cl_ulong ov = v->offset, og = grad->offset, n = (cl_ulong)v->size;
-    cl_ulong o0 = t[0]->offset, o1 = t[1]->offset, o2 = t[2]->offset, on = t[3]->offset;
-    kcl_arg args[] = {KCL_MEM(v), KCL_ARG(ov), KCL_MEM(grad), KCL_ARG(og),
-                      KCL_MEM(t[0]), KCL_ARG(o0), KCL_MEM(t[1]), KCL_ARG(o1),
-                      KCL_MEM(t[2]), KCL_ARG(o2), KCL_MEM(t[3]), KCL_ARG(on),
-                      KCL_ARG(*p), KCL_ARG(n)};
-    return kcl__enqueue(opt->ctx, "optimizer", kinds[opt->config.kind].kernel, (size_t)n,
-                        sizeof args / sizeof *args, args);
+    opt_segments d = {.count = b->count};
+    const kcl_tensor *first = b->state[0]->var;
+    kcl_arg args[5 * SEGMENTS + 4];
+    for (int s = 0; s < SEGMENTS; s++) {
+        const var_state *vs = s < b->count ? b->state[s] : b->state[0];
+        const kcl_tensor *g = s < b->count ? b->grad[s] : first;
+        d.start[s + 1] = d.start[s] + (s < b->count ? (cl_ulong)vs->var->size : 0);
+        d.ov[s] = vs->var->offset;
+        d.og[s] = g->offset;
+        args[s] = KCL_MEM(vs->var);
+        args[SEGMENTS + s] = KCL_MEM(g);
+        for (int k = 0; k < SLOTS_MAX; k++) {
+            const kcl_tensor *t = vs->slot[k] ? vs->slot[k] : vs->var;
+            d.os[k][s] = t->offset;
+            args[(2 + k) * SEGMENTS + s] = KCL_MEM(t);
+        }
+    }
+    const kcl_tensor *norm = b->norm ? b->norm : first;
+    cl_ulong on = norm->offset;
+    args[5 * SEGMENTS] = KCL_MEM(norm);
+    args[5 * SEGMENTS + 1] = KCL_ARG(on);
+    args[5 * SEGMENTS + 2] = KCL_ARG(d);
+    args[5 * SEGMENTS + 3] = KCL_ARG(*p);
+    return kcl__enqueue(opt->ctx, "optimizer", kinds[opt->config.kind].kernel,
+                        (size_t)d.start[b->count], sizeof args / sizeof *args, args);
 }
 
-/* Updates one variable: its own norm first where clipnorm asks for it. */
-static kcl_status update_one(kcl_optimizer *opt, kcl_tensor *var, kcl_tensor *grad,
-                             kcl_tensor *global_norm, const opt_params *p)
+/* Adds a variable to the batch, launching the batch first when it is full. */
+static kcl_status batch_add(kcl_optimizer *opt, opt_batch *b, const var_state *s,
+                            const kcl_tensor *grad, const opt_params *p)
 {
-    var_state *s;
-    kcl_status st = state_of(opt, var, &s);
-    if (st || var->size == 0)
+    kcl_status st = KCL_OK;
+    if (b->count == SEGMENTS) {
+        st = enqueue_batch(opt, b, p);
+        b->count = 0;
+    }
+    b->state[b->count] = s;
+    b->grad[b->count++] = grad;
+    return st;
+}
+
+/* Clipping each gradient by its own norm: one launch per variable, each
+ * reading its own sum of squares. */
+static kcl_status update_clipped_one(kcl_optimizer *opt, const var_state *s, kcl_tensor *grad,
+                                     const opt_params *p)
+{
+    kcl_tensor *own;
+    kcl_status st = sum_of_squares(grad, &own);
+    if (st)
         return st;
-    kcl_tensor *own = NULL;
-    if (p->clip_mode == CLIP_NORM && (st = sum_of_squares(grad, &own)))
-        return st;
-    st = enqueue_update(opt, s, grad, own ? own : global_norm, p);
+    opt_batch b = {.state = {s}, .grad = {grad}, .norm = own, .count = 1};
+    st = enqueue_batch(opt, &b, p);
     kcl_tensor_free(own);   /* the in-order queue runs the kernel before any reuse */
+    return st;
+}
+
+/* Updates every non-empty variable: eight per launch. */
+static kcl_status update_all(kcl_optimizer *opt, size_t n, kcl_tensor *const *vars,
+                             kcl_tensor *const *grads, const kcl_tensor *global_norm,
+                             const opt_params *p)
+{
+    opt_batch b = {.norm = global_norm};
+    kcl_status st = KCL_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        var_state *s;
+        if ((st = state_of(opt, vars[i], &s)) || vars[i]->size == 0)
+            continue;
+        st = p->clip_mode == CLIP_NORM ? update_clipped_one(opt, s, grads[i], p)
+                                       : batch_add(opt, &b, s, grads[i], p);
+    }
+    if (!st && b.count > 0)
+        st = enqueue_batch(opt, &b, p);
     return st;
 }
 
@@ -626,8 +689,8 @@ kcl_status kcl_optimizer_apply(kcl_optimizer *opt, size_t n, kcl_tensor *const *
     kcl_tensor *global_norm = NULL;
     if (!st && p.clip_mode == CLIP_GLOBAL_NORM)
         st = global_sum_of_squares(n, grads, &global_norm);
-    for (size_t i = 0; i < n && !st; i++)
-        st = update_one(opt, vars[i], grads[i], global_norm, &p);
+    if (!st)
+        st = update_all(opt, n, vars, grads, global_norm, &p);
     kcl_tensor_free(global_norm);
     if (!st)
         opt->iterations++;

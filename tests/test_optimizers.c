@@ -294,6 +294,50 @@ static void run_case(kcl_context *ctx, const opt_case *c)
         kcl_tensor_free(vars[k]);
 }
 
+/* More variables than one launch takes (eight), of different sizes, one of
+ * them empty: every element of every variable gets its own update. */
+static void test_many_variables(void **state)
+{
+    kcl_context *ctx = *state;
+    enum { MANY = 19 };
+    const ref_opt ro = ref_resolve((ref_opt)R_ADAM(.lr = 0.1, .amsgrad = 1));
+    kcl_optimizer_config config = kcl_adam(.learning_rate = 0.1f, .amsgrad = 1);
+    kcl_optimizer *opt;
+    CHECK_OK(ctx, kcl_optimizer_create(ctx, &config, &opt));
+    ref_var ref[MANY];
+    memset(ref, 0, sizeof ref);
+    kcl_tensor *vars[MANY], *grads[MANY];
+    int64_t sizes[MANY];
+    for (int k = 0; k < MANY; k++) {
+        sizes[k] = k == 5 ? 0 : 1 + k % NMAX;
+        float *x0 = test_random((size_t)sizes[k] + 1, 300 + (uint64_t)k);
+        for (int64_t i = 0; i < sizes[k]; i++)
+            ref[k].x[i] = x0[i];
+        CHECK_OK(ctx, kcl_tensor_from_host(ctx, 1, &sizes[k], x0, &vars[k]));
+        free(x0);
+    }
+    for (int s = 0; s < 3; s++) {
+        for (int k = 0; k < MANY; k++) {
+            float *g = test_random((size_t)sizes[k] + 1, 400 + 20 * (uint64_t)s + (uint64_t)k);
+            CHECK_OK(ctx, kcl_tensor_from_host(ctx, 1, &sizes[k], g, &grads[k]));
+            for (int64_t i = 0; i < sizes[k]; i++)
+                ref_update(&ro, ro.lr, s + 1, &ref[k], (size_t)i, g[i]);
+            free(g);
+        }
+        CHECK_OK(ctx, kcl_optimizer_apply(opt, MANY, vars, grads));
+        for (int k = 0; k < MANY; k++)
+            kcl_tensor_free(grads[k]);
+    }
+    for (int k = 0; k < MANY; k++) {
+        float got[NMAX];
+        CHECK_OK(ctx, kcl_tensor_read(vars[k], got, (size_t)sizes[k]));
+        for (int64_t i = 0; i < sizes[k]; i++)
+            expect_close("variable", "many", k, (size_t)i, got[i], ref[k].x[i], 1e-5, 1e-6);
+        kcl_tensor_free(vars[k]);
+    }
+    kcl_optimizer_free(opt);
+}
+
 static void test_optimizers_against_reference(void **state)
 {
     kcl_context *ctx = *state;
@@ -741,6 +785,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_optimizers_against_reference),
         cmocka_unit_test(test_optimizers_against_keras),
+        cmocka_unit_test(test_many_variables),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_schedule_in_steps),
         cmocka_unit_test(test_by_name),
