@@ -58,7 +58,37 @@ typedef struct reduce_def {
     bool mean;
 } reduce_def;
 
-/* attr.v[i] is 1 for a reduced axis; attr.i[0] is keepdims. */
+/* Splitting a reduction: each part covers at least PART_MIN elements, and
+ * outputs times parts reach about PARALLEL_TARGET work-items. Both depend on
+ * the shape only, so every device sums in the same order. */
+#define PART_MIN 256
+#define PARALLEL_TARGET 1024
+
+static cl_ulong parts_for(cl_ulong n_out, cl_ulong n_reduced)
+{
+    if (n_out >= PARALLEL_TARGET / 2 || n_reduced < 2 * PART_MIN)
+        return 1;
+    cl_ulong by_size = (n_reduced + PART_MIN - 1) / PART_MIN;
+    cl_ulong by_width = (PARALLEL_TARGET + n_out - 1) / n_out;
+    return by_size < by_width ? by_size : by_width;
+}
+
+static kcl_status launch(kcl_context *ctx, const char *kernel, const kcl_tensor *x,
+                         const kcl_tensor *y, const reduce_desc *d, cl_ulong n_out,
+                         cl_ulong n_reduced, float scale, cl_ulong parts)
+{
+    cl_ulong ox = x->offset, oy = y->offset;
+    kcl_arg args[] = {KCL_MEM(x), KCL_ARG(ox), KCL_MEM(y), KCL_ARG(oy), KCL_ARG(*d),
+                      KCL_ARG(n_out), KCL_ARG(n_reduced), KCL_ARG(scale), KCL_ARG(parts)};
+    /* An empty input has no buffer; any valid one will do, nothing is read. */
+    if (!x->storage->mem)
+        args[0] = KCL_MEM(y);
+    return kcl__enqueue(ctx, "reduce", kernel, (size_t)(n_out * parts), 9, args);
+}
+
+/* attr.v[i] is 1 for a reduced axis; attr.i[0] is keepdims. Few outputs of
+ * many elements each: a first launch reduces parts of each into a scratch
+ * [n_out, parts], a second reduces those. */
 static kcl_status reduce_forward(kcl_context *ctx, const kcl_node *node)
 {
     const reduce_def *def = (const reduce_def *)node->def;
@@ -66,16 +96,25 @@ static kcl_status reduce_forward(kcl_context *ctx, const kcl_node *node)
     reduce_desc d;
     cl_ulong n_out, n_reduced;
     describe(x, node->attr.v, &d, &n_out, &n_reduced);
-    cl_ulong ox = x->offset, oy = y->offset;
     float scale = def->mean && n_reduced ? 1.0f / (float)n_reduced : 1.0f;
     if (def->mean && n_reduced == 0)
         scale = NAN;   /* the mean of nothing, as NumPy */
-    kcl_arg args[] = {KCL_MEM(x), KCL_ARG(ox), KCL_MEM(y), KCL_ARG(oy), KCL_ARG(d),
-                      KCL_ARG(n_out), KCL_ARG(n_reduced), KCL_ARG(scale)};
-    /* An empty input has no buffer; any valid one will do, nothing is read. */
-    if (!x->storage->mem)
-        args[0] = KCL_MEM(y);
-    return kcl__enqueue(ctx, "reduce", def->kernel, (size_t)n_out, 8, args);
+    cl_ulong parts = parts_for(n_out, n_reduced);
+    if (parts == 1)
+        return launch(ctx, def->kernel, x, y, &d, n_out, n_reduced, scale, 1);
+    kcl_tensor *partial;
+    int64_t shape[2] = {(int64_t)n_out, (int64_t)parts};
+    kcl_status st = kcl__tensor_new(ctx, 2, shape, &partial);
+    if (!st)
+        st = launch(ctx, def->kernel, x, partial, &d, n_out, n_reduced, 1.0f, parts);
+    if (!st) {
+        reduce_desc rows = {.kept_rank = 1, .reduced_rank = 1, .kept_shape = {(cl_long)n_out},
+                            .kept_stride = {(cl_long)parts}, .reduced_shape = {(cl_long)parts},
+                            .reduced_stride = {1}};
+        st = launch(ctx, def->kernel, partial, y, &rows, n_out, parts, scale, 1);
+    }
+    kcl_tensor_free(partial);   /* the in-order queue reads it before any reuse */
+    return st;
 }
 
 /* The output's shape with reduced axes kept as 1. */
