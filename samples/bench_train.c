@@ -63,9 +63,12 @@ int main(int argc, char **argv)
     kcl_fit_options fit = {.epochs = epochs, .batch_size = 128, .verbose = KCL_VERBOSE_SILENT,
                            .seed = 1};
     kcl_history *h;
+    kcl_queue_stats q0, q1;
+    kcl_queue_stats_get(ctx, &q0);
     double start = now();
     TRY(ctx, kcl_fit_arrays(m, 1, &x, 1, &y, &fit, &h));
     double seconds = now() - start;
+    kcl_queue_stats_get(ctx, &q1);
     kcl_memory_stats mem;
     kcl_memory_stats_get(ctx, &mem);
     int64_t samples = x.shape[0] * epochs, steps = (x.shape[0] + 127) / 128 * epochs;
@@ -74,6 +77,15 @@ int main(int argc, char **argv)
            "peak_device_MiB=%.1f\n",
            kcl_context_device(ctx)->name, (double)samples / seconds, 1000.0 * seconds / (double)steps,
            seconds / epochs, acc ? acc[epochs - 1] : 0.0f, (double)mem.peak / (1024.0 * 1024.0));
+    /* Per step, whole epochs included (their end reads the loss and metrics). */
+    printf("kcl  per step: kernels=%.2f  CLBlast_calls=%.2f  transfers=%.2f  host_waits=%.3f  "
+           "throttle_waits=%.3f  buffers_created=%.3f\n",
+           (double)(q1.kernels - q0.kernels) / (double)steps,
+           (double)(q1.blas_calls - q0.blas_calls) / (double)steps,
+           (double)(q1.transfers - q0.transfers) / (double)steps,
+           (double)(q1.host_waits - q0.host_waits) / (double)steps,
+           (double)(q1.throttle_waits - q0.throttle_waits) / (double)steps,
+           (double)(q1.buffers_created - q0.buffers_created) / (double)steps);
     kcl_history_free(h);
     kcl_array_free(&x);
     kcl_array_free(&y);

@@ -5,14 +5,15 @@
  *
  * The search is bounded by --time (default 300 s). It times kcl_gemm on the
  * products of small MLPs (784-256-128-10 and 784-512-256-10 at batch 128,
- * forward A*B and backward A^T*B, A*B^T) and 512^3, in three stages:
+ * forward A*B and backward A^T*B, A*B^T), 512^3 and 1024^3, scoring a
+ * candidate by its seconds per GFLOP summed over them, in three stages:
  *   1. the indirect kernel (Xgemm) alone: random candidates, then mutations of
  *      the best;
  *   2. the direct kernel (XgemmDirect) alone, the same way, on the small
  *      products only (m*n*k up to 128^3: the only ones it can win);
  *   3. the finalists re-measured, then the direct/indirect switch
  *      (GemmRoutine XGEMM_MIN_INDIRECT_SIZE: products with m*n*k below its cube
- *      run the direct kernel) placed where the total time is least.
+ *      run the direct kernel) placed where the score is least.
  * Every candidate's result on every product is checked against a double
  * reference before it may be chosen: some configurations compile and run but
  * compute garbage on some drivers. The result is written to the device's file
@@ -49,7 +50,7 @@ static const int product_list[][5] = {
     {128, 512, 784, 0, 0}, {784, 512, 128, 1, 0}, {128, 784, 512, 0, 1},
     {128, 256, 512, 0, 0}, {512, 256, 128, 1, 0}, {128, 512, 256, 0, 1},
     {128, 10, 256, 0, 0},  {256, 10, 128, 1, 0},  {128, 256, 10, 0, 1},
-    {512, 512, 512, 0, 0},
+    {512, 512, 512, 0, 0},  {1024, 1024, 1024, 0, 0}, {1024, 1024, 1024, 1, 0},
 };
 enum { n_products = sizeof product_list / sizeof *product_list };
 
@@ -177,6 +178,14 @@ static double mnk(const product *p)
     return (double)p->m * p->n * p->k;
 }
 
+/* A product's share of a candidate's score: seconds per GFLOP, so that each
+ * product counts by its speed, not its size (the score is then a harmonic
+ * mean of GFLOP/s, and 1024^3 does not drown the MLP's small products). */
+static double weighted(const product *p, double seconds)
+{
+    return seconds * 1e9 / flops(p);
+}
+
 /* Checks every product up to max_mnk (m*n*k), then times each; the total of
  * the per-call times, or INFINITY when a result is wrong, a call fails, or the
  * total passes `give_up` (a candidate far behind the best is not worth
@@ -195,7 +204,7 @@ static double evaluate(kcl_context *ctx, product *ps, double *per, double work, 
         /* about `work` seconds per product at 100 GFLOP/s, 2..20 calls */
         int reps = (int)fmin(20, fmax(2, work * 100e9 / flops(&ps[i])));
         per[i] = timed(ctx, &ps[i], reps);
-        total += per[i];
+        total += weighted(&ps[i], per[i]);
     }
     return total < give_up ? total : INFINITY;
 }
@@ -377,7 +386,7 @@ static void keep(search *S, const candidate *c)
 
 static void print_candidate(const space *s, const candidate *c, const char *what)
 {
-    printf("  %-9s %8.2f ms ", what, c->total * 1e3);
+    printf("  %-9s score %7.4f ", what, c->total);
     for (int i = 0; i < s->count; i++)
         printf(" %s=%d", s->names[i], c->v[i]);
     printf("\n");
@@ -448,7 +457,7 @@ static void remeasure(search *S)
                 if (round == 0 || per[p] < c->per[p])
                     c->per[p] = per[p];
                 if (isfinite(c->per[p]))
-                    c->total += c->per[p];
+                    c->total += weighted(&S->ps[p], c->per[p]);
             }
             if (!isfinite(t))
                 c->total = INFINITY;
@@ -474,7 +483,7 @@ static int best_switch(const product *ps, const double *direct, const double *in
     for (int s = 1; s <= 2048; s++) {
         double cube = (double)s * s * s, total = 0;
         for (int i = 0; i < n_products; i++)
-            total += mnk(&ps[i]) < cube ? direct[i] : indirect[i];
+            total += weighted(&ps[i], mnk(&ps[i]) < cube ? direct[i] : indirect[i]);
         if (total < best_total * 0.999) {
             best_total = total;
             best = s;
@@ -593,12 +602,12 @@ static int tune(kcl_context *ctx, product *ps, double seconds, int store)
     print_table(ps, base, direct.per, indirect.per, s);
     double base_total = 0;
     for (int i = 0; i < n_products; i++)
-        base_total += base[i];
+        base_total += weighted(&ps[i], base[i]);
     char text[4096];
     kcl__tuning_format(&t, text, sizeof text);
-    printf("\ntotal per pass: %.2f ms with CLBlast's defaults, %.2f ms tuned; search took %.0f s"
-           "\n\n%s",
-           base_total * 1e3, total * 1e3, now() - t0, text);
+    printf("\nscore (seconds per GFLOP, summed over the products): %.4f with CLBlast's "
+           "defaults, %.4f tuned; search took %.0f s\n\n%s",
+           base_total, total, now() - t0, text);
     if (!store)
         return 0;
     if (kcl__tuning_store(ctx, &t) != KCL_OK) {
