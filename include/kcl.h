@@ -907,6 +907,18 @@ kcl_layer *kcl_model_layer_by_name(const kcl_model *m, const char *name);
 kcl_status kcl_model_summary(kcl_model *m, char **text);
 /* Total, trainable and non-trainable parameter counts. */
 kcl_status kcl_model_count_params(kcl_model *m, int64_t *total, int64_t *trainable);
+/* A copy of a built model on another context, possibly another device or
+ * platform (or on the same context: a clone): the architecture, the compile
+ * settings, the weights, the optimizer's slots and iteration count, and the
+ * layers' training-call counts (seeded Dropout masks), so the copy predicts
+ * as src does and continues training where src stands. Values travel through
+ * host memory (this waits for src's device); nothing is written to disk. What
+ * kcl_model_to_json cannot express cannot be copied either (custom initializer
+ * callbacks are not needed: the weights are copied). src is left as it was
+ * (except that optimizer slots it had not created yet now exist, zero-filled,
+ * as the first step would create them). On failure *out is NULL and the
+ * message is on src's context. */
+kcl_status kcl_model_copy(kcl_model *src, kcl_context *dst, kcl_model **out);
 
 /* --------------------------------------------------------------- training -- */
 
