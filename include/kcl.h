@@ -286,6 +286,7 @@ typedef struct kcl_initializer {
 } kcl_initializer;
 
 /* One constructor per initializer; the arguments are designated fields. */
+#ifndef __cplusplus   /* C++: the inline functions at the end of this file */
 #define KCL_INIT_MAKE_(kind_, ...) ((kcl_initializer){.kind = kind_, __VA_ARGS__})
 #define kcl_init_zeros(...)            KCL_INIT_MAKE_(KCL_INIT_ZEROS, __VA_ARGS__)
 #define kcl_init_ones(...)             KCL_INIT_MAKE_(KCL_INIT_ONES, __VA_ARGS__)
@@ -305,6 +306,7 @@ typedef struct kcl_initializer {
 /* kcl_init_custom(my_fill, &my_data) */
 #define kcl_init_custom(callback, data) \
     ((kcl_initializer){.kind = KCL_INIT_CUSTOM, .fn = (callback), .user = (data)})
+#endif
 
 /* Keras' defaults for layers: glorot_uniform for kernels, zeros for biases. */
 kcl_initializer kcl_default_kernel_initializer(void);
@@ -577,11 +579,13 @@ typedef struct kcl_optimizer_config {
     float global_clipnorm;       /* > 0: all gradients rescaled together to this norm */
 } kcl_optimizer_config;
 
+#ifndef __cplusplus   /* C++: the inline functions at the end of this file */
 #define kcl_sgd(...)      ((kcl_optimizer_config){.kind = KCL_OPTIMIZER_SGD, __VA_ARGS__})
 #define kcl_adam(...)     ((kcl_optimizer_config){.kind = KCL_OPTIMIZER_ADAM, __VA_ARGS__})
 #define kcl_adamw(...)    ((kcl_optimizer_config){.kind = KCL_OPTIMIZER_ADAMW, __VA_ARGS__})
 #define kcl_rmsprop(...)  ((kcl_optimizer_config){.kind = KCL_OPTIMIZER_RMSPROP, __VA_ARGS__})
 #define kcl_adagrad(...)  ((kcl_optimizer_config){.kind = KCL_OPTIMIZER_ADAGRAD, __VA_ARGS__})
+#endif
 
 typedef struct kcl_optimizer kcl_optimizer;
 
@@ -643,7 +647,9 @@ typedef struct kcl_loss_config {
     float delta;                 /* huber; 0 means 1 */
 } kcl_loss_config;
 
+#ifndef __cplusplus   /* C++: the inline functions at the end of this file */
 #define kcl_loss(kind_, ...) ((kcl_loss_config){.kind = (kind_), __VA_ARGS__})
+#endif
 
 /* Keras' names and aliases ("mse", "binary_crossentropy", ...); KCL_ERR_NAME
  * lists the valid ones. */
@@ -854,6 +860,7 @@ kcl_layer *kcl_layer_multiply_(const kcl_merge_options *options);
 kcl_layer *kcl_layer_average_(const kcl_merge_options *options);
 kcl_layer *kcl_layer_concatenate_(const kcl_merge_options *options);
 
+#ifndef __cplusplus   /* C++: the inline functions at the end of this file */
 #define kcl_layer_dense(units_, ...) \
     kcl_layer_dense_(&(kcl_dense_options){.units = (units_), __VA_ARGS__})
 #define kcl_layer_activation(name_, ...) \
@@ -870,6 +877,7 @@ kcl_layer *kcl_layer_concatenate_(const kcl_merge_options *options);
 #define kcl_layer_multiply(...)    kcl_layer_multiply_(&(kcl_merge_options){__VA_ARGS__})
 #define kcl_layer_average(...)     kcl_layer_average_(&(kcl_merge_options){__VA_ARGS__})
 #define kcl_layer_concatenate(...) kcl_layer_concatenate_(&(kcl_merge_options){__VA_ARGS__})
+#endif
 
 /* Frees a layer that no model or call took. */
 void kcl_layer_free(kcl_layer *layer);
@@ -923,6 +931,18 @@ kcl_layer *kcl_model_layer_by_name(const kcl_model *m, const char *name);
 kcl_status kcl_model_summary(kcl_model *m, char **text);
 /* Total, trainable and non-trainable parameter counts. */
 kcl_status kcl_model_count_params(kcl_model *m, int64_t *total, int64_t *trainable);
+/* A copy of a built model on another context, possibly another device or
+ * platform (or on the same context: a clone): the architecture, the compile
+ * settings, the weights, the optimizer's slots and iteration count, and the
+ * layers' training-call counts (seeded Dropout masks), so the copy predicts
+ * as src does and continues training where src stands. Values travel through
+ * host memory (this waits for src's device); nothing is written to disk. What
+ * kcl_model_to_json cannot express cannot be copied either (custom initializer
+ * callbacks are not needed: the weights are copied). src is left as it was
+ * (except that optimizer slots it had not created yet now exist, zero-filled,
+ * as the first step would create them). On failure *out is NULL and the
+ * message is on src's context. */
+kcl_status kcl_model_copy(kcl_model *src, kcl_context *dst, kcl_model **out);
 
 /* --------------------------------------------------------------- training -- */
 
@@ -977,8 +997,10 @@ kcl_status kcl_fit_arrays(kcl_model *m, size_t n_x, const kcl_array *x, size_t n
                           const kcl_array *y, const kcl_fit_options *options,
                           kcl_history **history);
 /* Single input, single output: kcl_fit(m, &x, &y, .epochs = 10, .batch_size = 128). */
+#ifndef __cplusplus   /* C++: the inline functions at the end of this file */
 #define kcl_fit(m, x, y, ...) \
     kcl_fit_arrays((m), 1, (x), 1, (y), &(kcl_fit_options){__VA_ARGS__}, NULL)
+#endif
 /* Trains on a Dataset whose elements are (x..., y...) with the model's counts. */
 kcl_status kcl_fit_dataset(kcl_model *m, kcl_dataset *train, kcl_dataset *validation,
                            const kcl_fit_options *options, kcl_history **history);
@@ -1120,6 +1142,255 @@ kcl_status kcl_model_load(kcl_context *ctx, const char *path, kcl_model **out);
 
 #ifdef __cplusplus
 }
-#endif
+
+/* -------------------------------------------------------------------- C++ --
+ * C++17 has neither compound literals nor designated initializers, so the
+ * option macros above are C only. C++ gets inline functions of the same names
+ * instead (C++ linkage, outside the library's ABI):
+ *  - initializers and optimizers take Keras' positional arguments in Keras'
+ *    order, 0 meaning the default as in the structs:
+ *        kcl_init_random_normal(0.0f, 0.1f, 7), kcl_init_he_normal(42),
+ *        kcl_adam(1e-3f);
+ *  - every other convenience takes the macro's leading arguments, then
+ *    optionally the whole options struct (value-initialised: the defaults);
+ *    the leading arguments win over the struct's fields:
+ *        kcl_dense_options dense{};                              // C++17
+ *        dense.activation = "relu";
+ *        kcl_model_add(m, kcl_layer_dense(64, dense));
+ *        kcl_fit_options fit{};
+ *        fit.epochs = 10;
+ *        kcl_fit(m, &x, &y, fit);
+ *        kcl_model_add(m, kcl_layer_dense(64, {.activation = "relu"}));   // C++20
+ *        kcl_compile(m, kcl_adam({.learning_rate = 1e-3f, .amsgrad = 1}), "mse", NULL);
+ *    (C++20 designated initializers must follow the fields' order; g++ 12's
+ *    -Wextra warns about the fields left out: -Wno-missing-field-initializers.)
+ */
+
+inline kcl_initializer kcl_init_make_(kcl_init_kind kind)
+{
+    kcl_initializer init = kcl_initializer();
+    init.kind = kind;
+    return init;
+}
+inline kcl_initializer kcl_init_zeros() { return kcl_init_make_(KCL_INIT_ZEROS); }
+inline kcl_initializer kcl_init_ones() { return kcl_init_make_(KCL_INIT_ONES); }
+inline kcl_initializer kcl_init_constant(float value = 0.0f)
+{
+    kcl_initializer init = kcl_init_make_(KCL_INIT_CONSTANT);
+    init.value = value;
+    return init;
+}
+/* RandomNormal and TruncatedNormal share their arguments. */
+inline kcl_initializer kcl_init_normal_(kcl_init_kind kind, float mean, float stddev,
+                                        uint64_t seed)
+{
+    kcl_initializer init = kcl_init_make_(kind);
+    init.mean = mean;
+    init.stddev = stddev;
+    init.seed = seed;
+    return init;
+}
+inline kcl_initializer kcl_init_random_normal(float mean = 0.0f, float stddev = 0.0f,
+                                              uint64_t seed = 0)
+{
+    return kcl_init_normal_(KCL_INIT_RANDOM_NORMAL, mean, stddev, seed);
+}
+inline kcl_initializer kcl_init_truncated_normal(float mean = 0.0f, float stddev = 0.0f,
+                                                 uint64_t seed = 0)
+{
+    return kcl_init_normal_(KCL_INIT_TRUNCATED_NORMAL, mean, stddev, seed);
+}
+inline kcl_initializer kcl_init_random_uniform(float minval = 0.0f, float maxval = 0.0f,
+                                               uint64_t seed = 0)
+{
+    kcl_initializer init = kcl_init_make_(KCL_INIT_RANDOM_UNIFORM);
+    init.minval = minval;
+    init.maxval = maxval;
+    init.seed = seed;
+    return init;
+}
+inline kcl_initializer kcl_init_variance_scaling(
+    float scale = 0.0f, kcl_fan_mode mode = KCL_FAN_IN,
+    kcl_init_distribution distribution = KCL_DIST_TRUNCATED_NORMAL, uint64_t seed = 0)
+{
+    kcl_initializer init = kcl_init_make_(KCL_INIT_VARIANCE_SCALING);
+    init.scale = scale;
+    init.mode = mode;
+    init.distribution = distribution;
+    init.seed = seed;
+    return init;
+}
+inline kcl_initializer kcl_init_seeded_(kcl_init_kind kind, uint64_t seed)
+{
+    kcl_initializer init = kcl_init_make_(kind);
+    init.seed = seed;
+    return init;
+}
+inline kcl_initializer kcl_init_glorot_normal(uint64_t seed = 0)
+{
+    return kcl_init_seeded_(KCL_INIT_GLOROT_NORMAL, seed);
+}
+inline kcl_initializer kcl_init_glorot_uniform(uint64_t seed = 0)
+{
+    return kcl_init_seeded_(KCL_INIT_GLOROT_UNIFORM, seed);
+}
+inline kcl_initializer kcl_init_he_normal(uint64_t seed = 0)
+{
+    return kcl_init_seeded_(KCL_INIT_HE_NORMAL, seed);
+}
+inline kcl_initializer kcl_init_he_uniform(uint64_t seed = 0)
+{
+    return kcl_init_seeded_(KCL_INIT_HE_UNIFORM, seed);
+}
+inline kcl_initializer kcl_init_lecun_normal(uint64_t seed = 0)
+{
+    return kcl_init_seeded_(KCL_INIT_LECUN_NORMAL, seed);
+}
+inline kcl_initializer kcl_init_lecun_uniform(uint64_t seed = 0)
+{
+    return kcl_init_seeded_(KCL_INIT_LECUN_UNIFORM, seed);
+}
+inline kcl_initializer kcl_init_identity(float gain = 0.0f)
+{
+    kcl_initializer init = kcl_init_make_(KCL_INIT_IDENTITY);
+    init.gain = gain;
+    return init;
+}
+inline kcl_initializer kcl_init_orthogonal(float gain = 0.0f, uint64_t seed = 0)
+{
+    kcl_initializer init = kcl_init_seeded_(KCL_INIT_ORTHOGONAL, seed);
+    init.gain = gain;
+    return init;
+}
+inline kcl_initializer kcl_init_custom(kcl_init_fn callback, void *data)
+{
+    kcl_initializer init = kcl_init_make_(KCL_INIT_CUSTOM);
+    init.fn = callback;
+    init.user = data;
+    return init;
+}
+
+/* Optimizers: kcl_adam(1e-3f), or a whole config (its kind is set here). */
+inline kcl_optimizer_config kcl_optimizer_kind_(kcl_optimizer_kind kind,
+                                                kcl_optimizer_config config)
+{
+    config.kind = kind;
+    return config;
+}
+inline kcl_optimizer_config kcl_optimizer_rate_(kcl_optimizer_kind kind, float learning_rate)
+{
+    kcl_optimizer_config config = kcl_optimizer_config();
+    config.learning_rate = learning_rate;
+    return kcl_optimizer_kind_(kind, config);
+}
+inline kcl_optimizer_config kcl_sgd(float learning_rate = 0.0f)
+{
+    return kcl_optimizer_rate_(KCL_OPTIMIZER_SGD, learning_rate);
+}
+inline kcl_optimizer_config kcl_sgd(kcl_optimizer_config c)
+{
+    return kcl_optimizer_kind_(KCL_OPTIMIZER_SGD, c);
+}
+inline kcl_optimizer_config kcl_adam(float learning_rate = 0.0f)
+{
+    return kcl_optimizer_rate_(KCL_OPTIMIZER_ADAM, learning_rate);
+}
+inline kcl_optimizer_config kcl_adam(kcl_optimizer_config c)
+{
+    return kcl_optimizer_kind_(KCL_OPTIMIZER_ADAM, c);
+}
+inline kcl_optimizer_config kcl_adamw(float learning_rate = 0.0f)
+{
+    return kcl_optimizer_rate_(KCL_OPTIMIZER_ADAMW, learning_rate);
+}
+inline kcl_optimizer_config kcl_adamw(kcl_optimizer_config c)
+{
+    return kcl_optimizer_kind_(KCL_OPTIMIZER_ADAMW, c);
+}
+inline kcl_optimizer_config kcl_rmsprop(float learning_rate = 0.0f)
+{
+    return kcl_optimizer_rate_(KCL_OPTIMIZER_RMSPROP, learning_rate);
+}
+inline kcl_optimizer_config kcl_rmsprop(kcl_optimizer_config c)
+{
+    return kcl_optimizer_kind_(KCL_OPTIMIZER_RMSPROP, c);
+}
+inline kcl_optimizer_config kcl_adagrad(float learning_rate = 0.0f)
+{
+    return kcl_optimizer_rate_(KCL_OPTIMIZER_ADAGRAD, learning_rate);
+}
+inline kcl_optimizer_config kcl_adagrad(kcl_optimizer_config c)
+{
+    return kcl_optimizer_kind_(KCL_OPTIMIZER_ADAGRAD, c);
+}
+
+inline kcl_loss_config kcl_loss(kcl_loss_kind kind, kcl_loss_config c = kcl_loss_config())
+{
+    c.kind = kind;
+    return c;
+}
+
+/* Layers: the options struct is a copy, so a temporary is fine. */
+inline kcl_layer *kcl_layer_dense(int64_t units, kcl_dense_options o = kcl_dense_options())
+{
+    o.units = units;
+    return kcl_layer_dense_(&o);
+}
+inline kcl_layer *kcl_layer_activation(const char *name,
+                                       kcl_activation_options o = kcl_activation_options())
+{
+    o.activation = name;
+    return kcl_layer_activation_(&o);
+}
+inline kcl_layer *kcl_layer_input(kcl_flatten_options o = kcl_flatten_options())
+{
+    return kcl_layer_input_(&o);
+}
+inline kcl_layer *kcl_layer_flatten(kcl_flatten_options o = kcl_flatten_options())
+{
+    return kcl_layer_flatten_(&o);
+}
+inline kcl_layer *kcl_layer_reshape(kcl_reshape_options o = kcl_reshape_options())
+{
+    return kcl_layer_reshape_(&o);
+}
+inline kcl_layer *kcl_layer_dropout(float rate, kcl_dropout_options o = kcl_dropout_options())
+{
+    o.rate = rate;
+    return kcl_layer_dropout_(&o);
+}
+inline kcl_layer *kcl_layer_lambda(const char *expression,
+                                   kcl_lambda_options o = kcl_lambda_options())
+{
+    o.expression = expression;
+    return kcl_layer_lambda_(&o);
+}
+inline kcl_layer *kcl_layer_add(kcl_merge_options o = kcl_merge_options())
+{
+    return kcl_layer_add_(&o);
+}
+inline kcl_layer *kcl_layer_subtract(kcl_merge_options o = kcl_merge_options())
+{
+    return kcl_layer_subtract_(&o);
+}
+inline kcl_layer *kcl_layer_multiply(kcl_merge_options o = kcl_merge_options())
+{
+    return kcl_layer_multiply_(&o);
+}
+inline kcl_layer *kcl_layer_average(kcl_merge_options o = kcl_merge_options())
+{
+    return kcl_layer_average_(&o);
+}
+inline kcl_layer *kcl_layer_concatenate(kcl_merge_options o = kcl_merge_options())
+{
+    return kcl_layer_concatenate_(&o);
+}
+
+inline kcl_status kcl_fit(kcl_model *m, const kcl_array *x, const kcl_array *y,
+                          kcl_fit_options o = kcl_fit_options())
+{
+    return kcl_fit_arrays(m, 1, x, 1, y, &o, NULL);
+}
+#endif /* __cplusplus */
 
 #endif /* KCL_H */
