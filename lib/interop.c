@@ -198,9 +198,11 @@ kcl_status kcl_tensor_from_cl(kcl_context *ctx, cl_mem buffer, size_t offset_byt
         return st;
     size_t bytes = (size_t)t->size * sizeof(float);
     if (offset_bytes > size || bytes > size - offset_bytes) {
-        kcl_tensor_free(t);
+        char shape_text[160];
+        kcl__shape_str(t->rank, t->shape, shape_text, sizeof shape_text);
+        kcl_tensor_free(t);   /* gives back the reference the wrap took */
         return kcl__fail(ctx, KCL_ERR_ARGUMENT, "%s: the buffer holds %zu bytes; tensor %s at "
-                         "offset %zu needs %zu", fn, size, kcl__shape_of(t), offset_bytes,
+                         "offset %zu needs %zu", fn, size, shape_text, offset_bytes,
                          offset_bytes + bytes);
     }
     *out = t;
