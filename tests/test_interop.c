@@ -610,6 +610,20 @@ static cl_device_id other_platform_device(cl_platform_id mine)
     return NULL;
 }
 
+/* Asked first: Oclgrind reports an API error for a partition it lacks. */
+static bool can_partition_equally(cl_device_id device)
+{
+    cl_device_partition_property kinds[8] = {0};
+    cl_uint units = 0;
+    clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
+    if (clGetDeviceInfo(device, CL_DEVICE_PARTITION_PROPERTIES, sizeof kinds, kinds, NULL))
+        return false;
+    for (int i = 0; i < 8 && kinds[i]; i++)
+        if (kinds[i] == CL_DEVICE_PARTITION_EQUALLY)
+            return units >= 2;
+    return false;
+}
+
 static void test_bad_context_arguments(void **state)
 {
     (void)state;
@@ -643,7 +657,8 @@ static void test_bad_context_arguments(void **state)
     cl_device_partition_property props[] = {CL_DEVICE_PARTITION_EQUALLY, 1, 0};
     cl_device_id sub[2];
     cl_uint nsub = 0;
-    if (clCreateSubDevices(a.device, props, 2, sub, &nsub) == CL_SUCCESS && nsub == 2) {
+    if (can_partition_equally(a.device) &&
+        clCreateSubDevices(a.device, props, 2, sub, &nsub) == CL_SUCCESS && nsub == 2) {
         cl_context two = clCreateContext(NULL, 2, sub, NULL, NULL, &err);
         assert_int_equal(err, CL_SUCCESS);
         cl_command_queue on_second = clCreateCommandQueue(two, sub[1], 0, &err);
