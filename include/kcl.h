@@ -29,6 +29,15 @@
  *    same time. One context (and everything on it) must be used by one thread at
  *    a time.
  *  - Option structs: a zero-filled struct (or NULL) means the defaults.
+ *  - Nothing process-wide: kcl installs no signal handler and never changes
+ *    the locale, environment variables, working directory, stdio buffering or
+ *    the C library's random seed. Its text output goes through a per-context
+ *    log callback (kcl_set_log_callback), stdout/stderr by default. One shared
+ *    thing: tuned CLBlast GEMM parameters are handed to CLBlast, which keeps
+ *    them per device for the whole process ($KCL_NO_TUNING=1 skips that).
+ *  - Applications that use OpenCL themselves: include kcl_opencl.h, which
+ *    builds a context on their cl_context and queue, wraps their cl_mem
+ *    buffers as tensors and orders kcl's work against their cl_events.
  */
 #ifndef KCL_H
 #define KCL_H
@@ -146,6 +155,21 @@ const kcl_device_info *kcl_context_device(const kcl_context *ctx);
 
 /* Blocks until every operation enqueued on the context has finished. */
 kcl_status kcl_context_finish(kcl_context *ctx);
+
+/* Where kcl's text output goes. level: */
+enum {
+    KCL_LOG_PROGRESS = 0,        /* a redraw of fit's progress bar; replaces the
+                                    previous KCL_LOG_PROGRESS text of that line */
+    KCL_LOG_INFO = 1,            /* a whole line: "Epoch 1/10", an epoch's results */
+    KCL_LOG_WARNING = 2          /* e.g. a callback monitoring a metric that is absent */
+};
+/* text is one message without a trailing newline, valid during the call. */
+typedef void (*kcl_log_fn)(void *user, int level, const char *text);
+/* Sends all of ctx's output to fn (NULL: back to the default, progress and
+ * info to stdout, warnings to stderr). With a callback, verbose
+ * KCL_VERBOSE_AUTO means one line per epoch (no terminal to redraw on).
+ * verbose KCL_VERBOSE_SILENT writes nothing and calls fn for nothing. */
+void kcl_set_log_callback(kcl_context *ctx, kcl_log_fn fn, void *user);
 
 /* ---------------------------------------------------------------- kernels -- */
 

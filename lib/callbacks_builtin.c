@@ -70,16 +70,21 @@ static bool monitor_improves(const monitor *mo, double min_delta, double current
 
 /* The monitored value of logs; a missing key warns (once) as Keras does and
  * leaves the callback idle for that epoch. */
-static bool monitor_value(monitor *mo, const kcl_logs *logs, const char *who, double *value)
+static bool monitor_value(kcl_model *m, monitor *mo, const kcl_logs *logs, const char *who,
+                          double *value)
 {
+    *value = 0.0;   /* defined also when the key is missing (and for the compiler) */
     if (logs_get(logs, mo->key, value))
         return true;
     if (!mo->warned) {
-        fprintf(stderr, "kcl: %s conditioned on metric '%s' which is not available. "
-                "Available metrics are:", who, mo->key);
-        for (size_t i = 0; logs && i < logs->n; i++)
-            fprintf(stderr, "%s%s", i ? "," : " ", logs->keys[i]);
-        fputc('\n', stderr);
+        char keys[512] = "";
+        size_t used = 0;
+        for (size_t i = 0; logs && i < logs->n && used < sizeof keys; i++)
+            used += (size_t)snprintf(keys + used, sizeof keys - used, "%s%s", i ? "," : " ",
+                                     logs->keys[i]);
+        kcl__log(m->ctx, KCL_LOG_WARNING,
+                 "kcl: %s conditioned on metric '%s' which is not available. "
+                 "Available metrics are:%s", who, mo->key, keys);
         mo->warned = true;
     }
     return false;
@@ -207,7 +212,7 @@ static kcl_status es_epoch_end(kcl_model *m, int epoch, const kcl_logs *logs, vo
 {
     early_stopping *s = user;
     double current;
-    if (!monitor_value(&s->mo, logs, "EarlyStopping", &current))
+    if (!monitor_value(m, &s->mo, logs, "EarlyStopping", &current))
         return KCL_OK;
     bool had_weights = s->best_weights.data != NULL;
     es_verdict v = es_step(s, epoch, current);
@@ -321,12 +326,12 @@ typedef struct checkpoint {
 } checkpoint;
 
 /* Keras' ModelCheckpoint._should_save_model for epoch-end saving. */
-static bool checkpoint_should_save(checkpoint *s, const kcl_logs *logs)
+static bool checkpoint_should_save(kcl_model *m, checkpoint *s, const kcl_logs *logs)
 {
     double current;
     if (!s->save_best_only)
         return true;
-    if (!monitor_value(&s->mo, logs, "ModelCheckpoint (save_best_only)", &current))
+    if (!monitor_value(m, &s->mo, logs, "ModelCheckpoint (save_best_only)", &current))
         return true;         /* Keras saves when it cannot compare */
     if (!monitor_improves(&s->mo, 0.0, current, s->best))
         return false;
@@ -338,7 +343,7 @@ static kcl_status checkpoint_epoch_end(kcl_model *m, int epoch, const kcl_logs *
 {
     (void)epoch;
     checkpoint *s = user;
-    if (!checkpoint_should_save(s, logs))
+    if (!checkpoint_should_save(m, s, logs))
         return KCL_OK;
     return s->save_weights_only ? kcl_model_save_weights(m, s->path) : kcl_model_save(m, s->path);
 }
@@ -438,7 +443,7 @@ static kcl_status reduce_lr_epoch_end(kcl_model *m, int epoch, const kcl_logs *l
         return kcl__fail(m->ctx, KCL_ERR_STATE, "ReduceLROnPlateau: model '%s' has no optimizer",
                          m->name);
     double current;
-    if (!monitor_value(&s->mo, logs, "ReduceLROnPlateau", &current))
+    if (!monitor_value(m, &s->mo, logs, "ReduceLROnPlateau", &current))
         return KCL_OK;
     double lr = kcl_optimizer_learning_rate(opt);
     if (!reduce_lr_step(s, current, &lr))

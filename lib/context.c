@@ -1,4 +1,5 @@
-/* context.c: creating a context on a chosen device, and releasing it whole. */
+/* context.c: creating a context on a chosen device, and releasing it whole.
+ * kcl_context_from_cl (interop.c) shares kcl__context_new and _ready. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,10 @@ static kcl_status open_device(kcl_context *ctx, const kcl_context_options *opt)
     st = kcl__device_handles(&ctx->info, &ctx->platform, &ctx->device);
     if (st)
         return st;
+    /* Every context holds a reference on its device, so kcl_context_free
+     * releases it alike (a no-op for root devices; kcl_context_from_cl may be
+     * given a sub-device). */
+    clRetainDevice(ctx->device);
 
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform,
                                       0};
@@ -111,6 +116,27 @@ static kcl_status open_device(kcl_context *ctx, const kcl_context_options *opt)
     ctx->queue = clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
     if (err != CL_SUCCESS)
         return kcl__fail_cl(NULL, err, "clCreateCommandQueue");
+    return KCL_OK;
+}
+
+kcl_status kcl__context_new(const kcl_context_options *options, kcl_context **out)
+{
+    *out = NULL;
+    kcl_context_options defaults = {0};
+    kcl_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return kcl__fail(NULL, KCL_ERR_MEMORY, "out of host memory creating a context");
+    kcl_status st = apply_options(ctx, options ? options : &defaults);
+    if (st) {
+        kcl_context_free(ctx);
+        return st;
+    }
+    *out = ctx;
+    return KCL_OK;
+}
+
+kcl_status kcl__context_ready(kcl_context *ctx)
+{
     kcl__tuning_apply(ctx);   /* tuned CLBlast parameters; never fails */
     return KCL_OK;
 }
@@ -121,13 +147,13 @@ kcl_status kcl_context_create(kcl_context **out, const kcl_context_options *opti
         return kcl__fail(NULL, KCL_ERR_ARGUMENT, "kcl_context_create: NULL out-pointer");
     *out = NULL;
     kcl_context_options defaults = {0};
-    const kcl_context_options *opt = options ? options : &defaults;
-    kcl_context *ctx = calloc(1, sizeof *ctx);
-    if (!ctx)
-        return kcl__fail(NULL, KCL_ERR_MEMORY, "out of host memory creating a context");
-    kcl_status st = apply_options(ctx, opt);
+    kcl_context *ctx;
+    kcl_status st = kcl__context_new(options, &ctx);
+    if (st)
+        return st;
+    st = open_device(ctx, options ? options : &defaults);
     if (!st)
-        st = open_device(ctx, opt);
+        st = kcl__context_ready(ctx);
     if (st) {
         kcl_context_free(ctx);
         return st;
@@ -152,6 +178,8 @@ void kcl_context_free(kcl_context *ctx)
         clReleaseCommandQueue(ctx->queue);
     if (ctx->cl)
         clReleaseContext(ctx->cl);
+    if (ctx->device)
+        clReleaseDevice(ctx->device);
     free(ctx->cache_dir);
     free(ctx->binary_dir);
     free(ctx->kernel_dir);

@@ -268,3 +268,25 @@ int kcl__device_choose(const kcl_device_info *list, size_t count, const char *ch
             return (int)i;
     return -1;
 }
+
+void kcl__device_locate(cl_platform_id platform, cl_device_id device, kcl_device_info *info)
+{
+    info->platform_index = info->device_index = -1;
+    cl_platform_id *platforms;
+    cl_uint nplatforms;
+    if (platform_ids(&platforms, &nplatforms))
+        return;
+    for (cl_uint p = 0; p < nplatforms; p++) {
+        cl_device_id *devices;
+        cl_uint ndevices;
+        if (platforms[p] != platform || device_ids(platforms[p], &devices, &ndevices))
+            continue;
+        for (cl_uint d = 0; d < ndevices; d++)
+            if (devices[d] == device) {
+                info->platform_index = (int)p;
+                info->device_index = (int)d;
+            }
+        free(devices);
+    }
+    free(platforms);
+}

@@ -292,8 +292,8 @@ kcl_status kcl_fit_dataset(kcl_model *m, kcl_dataset *train, kcl_dataset *valida
     kcl_status st = kcl__callbacks_run(m, o.n_callbacks, o.callbacks, KCL_HOOK_TRAIN_BEGIN, 0, NULL);
     for (int epoch = o.initial_epoch; !st && epoch < epochs && !m->train->stop_training; epoch++) {
         st = kcl__callbacks_run(m, o.n_callbacks, o.callbacks, KCL_HOOK_EPOCH_BEGIN, epoch, NULL);
-        kcl_progress *p = st ? NULL : kcl__progress_begin(o.verbose, epoch, epochs,
-                                                          kcl_dataset_cardinality(train));
+        kcl_progress *p = st ? NULL : kcl__progress_begin(m->ctx, o.verbose, epoch,
+                                                          epochs, kcl_dataset_cardinality(train));
         if (!st)
             st = run_pass(m, train, true, p, &o, epoch);
         if (!st)

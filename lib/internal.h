@@ -26,6 +26,9 @@ const char *kcl__shape_str(int rank, const int64_t *shape, char *buf, size_t siz
 /* Resolves a device choice (see kcl_context_options.device) against the list;
  * returns the index into list or -1. */
 int kcl__device_choose(const kcl_device_info *list, size_t count, const char *choice);
+/* The "P:D" indices of a device (info->platform_index, device_index), or -1
+ * each for a device no platform lists (a sub-device). */
+void kcl__device_locate(cl_platform_id platform, cl_device_id device, kcl_device_info *info);
 kcl_status kcl__device_handles(const kcl_device_info *info, cl_platform_id *platform,
                                cl_device_id *device);
 kcl_status kcl__device_describe(cl_platform_id platform, cl_device_id device,
@@ -76,6 +79,15 @@ kcl_status kcl__cache_write(kcl_context *ctx, const char *dir, const kcl_cache_k
 void kcl__cache_remove(const char *dir, const kcl_cache_key *key);
 /* Creates dir and its parents; 0 on success. */
 int kcl__mkdirs(const char *dir);
+
+/* ------------------------------------------------------------------ output -- */
+
+/* The one place kcl writes text for people (log.c): the context's log
+ * callback when one is set, else stdout (progress, info) or stderr (warning).
+ * level is a KCL_LOG_* value; text is one message without a trailing newline
+ * (KCL_LOG_PROGRESS: a redraw of the current progress line). ctx may be NULL. */
+void kcl__log(kcl_context *ctx, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 uint64_t kcl__fnv1a(uint64_t hash, const void *data, size_t size);
 double kcl__now(void);
@@ -130,7 +142,19 @@ struct kcl_context {
     struct kcl_name_count *names;   /* automatic layer names given so far */
     kcl_sym *syms;               /* symbolic tensors of functional graphs */
     kcl_tape *tapes;             /* tapes recording now, a list */
+
+    kcl_log_fn log_fn;           /* NULL: stdout and stderr */
+    void *log_user;
+    bool log_line_open;          /* the default sink left a progress line without '\n' */
 };
+
+/* Shared by kcl_context_create and kcl_context_from_cl (context.c): a new
+ * context with options applied (disk cache, offline mode) and no device yet;
+ * on failure the message is on the thread's context-less slot. */
+kcl_status kcl__context_new(const kcl_context_options *options, kcl_context **out);
+/* Called once device, context, queue and info are set: applies the tuned
+ * CLBlast parameters, as every context gets them. */
+kcl_status kcl__context_ready(kcl_context *ctx);
 
 /* ---------------------------------------------------------------- tensors -- */
 
@@ -139,6 +163,9 @@ typedef struct kcl_storage {
     cl_mem mem;                  /* NULL for an empty tensor */
     size_t bytes;
     int refs;
+    bool external;               /* an application's buffer (kcl_tensor_from_cl): kcl
+                                    holds one reference, released at the end and
+                                    never put in the pool */
 } kcl_storage;
 
 struct kcl_tensor {
@@ -168,6 +195,10 @@ kcl_status kcl__tensor_new(kcl_context *ctx, int rank, const int64_t *shape, kcl
 /* A new handle on the same memory with another shape (no size check). */
 kcl_status kcl__tensor_view(kcl_tensor *t, int rank, const int64_t *shape, kcl_tensor **out);
 kcl_tensor *kcl__tensor_retain(kcl_tensor *t);
+/* A tensor over an application's buffer at an element offset, holding one
+ * reference on mem (retained here on success). Checks only the shape. */
+kcl_status kcl__tensor_wrap(kcl_context *ctx, const char *fn, cl_mem mem, size_t offset,
+                            int rank, const int64_t *shape, kcl_tensor **out);
 /* Zero-fills the tensor, asynchronously. */
 kcl_status kcl__tensor_zero(kcl_tensor *t);
 /* The tensor's shape for messages, in a static per-thread buffer (two slots). */

@@ -222,6 +222,33 @@ kcl_status kcl__tensor_view(kcl_tensor *t, int rank, const int64_t *shape, kcl_t
     return KCL_OK;
 }
 
+kcl_status kcl__tensor_wrap(kcl_context *ctx, const char *fn, cl_mem mem, size_t offset,
+                            int rank, const int64_t *shape, kcl_tensor **out)
+{
+    int64_t size;
+    kcl_status st = check_shape(ctx, fn, rank, shape, &size);
+    if (st)
+        return st;
+    kcl_tensor *t = calloc(1, sizeof *t);
+    kcl_storage *s = calloc(1, sizeof *s);
+    if (!t || !s) {
+        free(t);
+        free(s);
+        return kcl__fail(ctx, KCL_ERR_MEMORY, "%s: out of host memory", fn);
+    }
+    clRetainMemObject(mem);   /* released when the last tensor on it goes */
+    *s = (kcl_storage){.mem = mem, .bytes = 0, .refs = 1, .external = true};
+    t->storage = s;
+    t->offset = offset;
+    t->rank = rank;
+    if (rank)
+        memcpy(t->shape, shape, (size_t)rank * sizeof *shape);
+    t->size = size;
+    link_tensor(ctx, t);
+    *out = t;
+    return KCL_OK;
+}
+
 kcl_status kcl__tensor_new(kcl_context *ctx, int rank, const int64_t *shape, kcl_tensor **out)
 {
     return new_tensor(ctx, "op output", rank, shape, out);
@@ -259,7 +286,9 @@ static void destroy(kcl_tensor *t)
     if (t->next)
         t->next->prev = t->prev;
     if (--t->storage->refs == 0) {
-        if (t->storage->mem)
+        if (t->storage->external)
+            clReleaseMemObject(t->storage->mem);   /* the application's: never pooled */
+        else if (t->storage->mem)
             kcl__pool_release(ctx, t->storage->mem, t->storage->bytes);
         free(t->storage);
     }

@@ -33,7 +33,8 @@ kcl_status kcl__ensure_built(kcl_model *m, kcl_tensor *const *x);
 
 /* Progress output (progress.c). */
 typedef struct kcl_progress kcl_progress;
-kcl_progress *kcl__progress_begin(kcl_verbose verbose, int epoch, int epochs, int64_t steps);
+kcl_progress *kcl__progress_begin(kcl_context *ctx, kcl_verbose verbose, int epoch, int epochs,
+                                  int64_t steps);
 /* Shows step (1-based); values (names) are shown when given. */
 void kcl__progress_step(kcl_progress *p, int64_t step, size_t n, char *const *names,
                         const float *values);
