@@ -127,6 +127,8 @@ kcl_status kcl_context_create(kcl_context **out, const kcl_context_options *opti
         return kcl__fail(NULL, KCL_ERR_MEMORY, "out of host memory creating a context");
     kcl_status st = apply_options(ctx, opt);
     if (!st)
+        st = kcl__faults_from_env(ctx);
+    if (!st)
         st = open_device(ctx, opt);
     if (st) {
         kcl_context_free(ctx);

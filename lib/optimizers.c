@@ -594,19 +594,51 @@ static kcl_status enqueue_update(kcl_optimizer *opt, const var_state *s, kcl_ten
                         sizeof args / sizeof *args, args);
 }
 
-/* Updates one variable: its own norm first where clipnorm asks for it. */
-static kcl_status update_one(kcl_optimizer *opt, kcl_tensor *var, kcl_tensor *grad,
-                             kcl_tensor *global_norm, const opt_params *p)
+/* Everything a step needs before it changes a variable: each variable's
+ * state (slots created on first sight) and the norms clipping reads. A
+ * failure here (out of memory) leaves every variable as it was. */
+static kcl_status prepare_step(kcl_optimizer *opt, size_t n, kcl_tensor *const *vars,
+                               kcl_tensor *const *grads, const opt_params *p,
+                               var_state **states, kcl_tensor **norms)
 {
-    var_state *s;
-    kcl_status st = state_of(opt, var, &s);
-    if (st || var->size == 0)
-        return st;
-    kcl_tensor *own = NULL;
-    if (p->clip_mode == CLIP_NORM && (st = sum_of_squares(grad, &own)))
-        return st;
-    st = enqueue_update(opt, s, grad, own ? own : global_norm, p);
-    kcl_tensor_free(own);   /* the in-order queue runs the kernel before any reuse */
+    kcl_status st = KCL_OK;
+    if (p->clip_mode == CLIP_GLOBAL_NORM)
+        st = global_sum_of_squares(n, grads, &norms[n]);
+    for (size_t i = 0; i < n && !st; i++) {
+        st = state_of(opt, vars[i], &states[i]);
+        if (!st && p->clip_mode == CLIP_NORM && vars[i]->size)
+            st = sum_of_squares(grads[i], &norms[i]);
+    }
+    return st;
+}
+
+/* Prepares the step, then enqueues one update kernel per variable. */
+static kcl_status apply_step(kcl_optimizer *opt, size_t n, kcl_tensor *const *vars,
+                             kcl_tensor *const *grads, const opt_params *p)
+{
+    var_state **states = calloc(n, sizeof *states);
+    kcl_tensor **norms = calloc(n + 1, sizeof *norms);   /* per variable, then the global one */
+    kcl_status st = states && norms ? KCL_OK
+                                    : kcl__fail(opt->ctx, KCL_ERR_MEMORY,
+                                                "kcl_optimizer_apply: out of host memory");
+    if (!st)
+        st = prepare_step(opt, n, vars, grads, p, states, norms);
+    size_t failed = 0;   /* the variable whose update could not be enqueued */
+    for (size_t i = 0; i < n && !st; i++)
+        if (vars[i]->size && (st = enqueue_update(opt, states[i], grads[i],
+                                                  norms[i] ? norms[i] : norms[n], p)))
+            failed = i;
+    /* Kernels already enqueued run regardless (OpenCL cannot withdraw them):
+     * say which variables took the step, which the iteration count omits. */
+    if (st && failed > 0)
+        kcl__fail(opt->ctx, st, "kcl_optimizer_apply: step partly applied (variables 0..%zu of "
+                  "%zu updated, the iteration not counted): %s", failed - 1, n,
+                  kcl_errmsg(opt->ctx));
+    /* the in-order queue runs the kernels before any reuse of the norms' buffers */
+    for (size_t i = 0; norms && i <= n; i++)
+        kcl_tensor_free(norms[i]);
+    free(norms);
+    free(states);
     return st;
 }
 
@@ -623,12 +655,8 @@ kcl_status kcl_optimizer_apply(kcl_optimizer *opt, size_t n, kcl_tensor *const *
     for (size_t i = 0; i < n && !st; i++)
         st = check_pair(opt, i, vars[i], grads[i]);
     opt_params p = step_params(opt);
-    kcl_tensor *global_norm = NULL;
-    if (!st && p.clip_mode == CLIP_GLOBAL_NORM)
-        st = global_sum_of_squares(n, grads, &global_norm);
-    for (size_t i = 0; i < n && !st; i++)
-        st = update_one(opt, vars[i], grads[i], global_norm, &p);
-    kcl_tensor_free(global_norm);
+    if (!st)
+        st = apply_step(opt, n, vars, grads, &p);
     if (!st)
         opt->iterations++;
     return st;

@@ -160,7 +160,9 @@ kcl_status kcl_tensor_read(kcl_tensor *t, float *data, size_t count)
         return st;
     if (!data)
         return kcl__fail(t->ctx, KCL_ERR_ARGUMENT, "kcl_tensor_read: NULL data");
-    cl_int err = clEnqueueReadBuffer(t->ctx->queue, t->storage->mem, CL_TRUE,
+    cl_int err = kcl__fault(t->ctx, KCL_FAULT_ENQUEUE);
+    if (!err)
+        err = clEnqueueReadBuffer(t->ctx->queue, t->storage->mem, CL_TRUE,
                                      t->offset * sizeof(float), count * sizeof(float), data, 0,
                                      NULL, NULL);
     return err ? kcl__fail_cl(t->ctx, err, "clEnqueueReadBuffer") : KCL_OK;
@@ -176,7 +178,9 @@ kcl_status kcl_tensor_write(kcl_tensor *t, const float *data, size_t count)
     if (!data)
         return kcl__fail(t->ctx, KCL_ERR_ARGUMENT, "kcl_tensor_write: NULL data");
     /* Blocking: the caller may reuse its array as soon as we return. */
-    cl_int err = clEnqueueWriteBuffer(t->ctx->queue, t->storage->mem, CL_TRUE,
+    cl_int err = kcl__fault(t->ctx, KCL_FAULT_ENQUEUE);
+    if (!err)
+        err = clEnqueueWriteBuffer(t->ctx->queue, t->storage->mem, CL_TRUE,
                                       t->offset * sizeof(float), count * sizeof(float), data,
                                       0, NULL, NULL);
     return err ? kcl__fail_cl(t->ctx, err, "clEnqueueWriteBuffer") : KCL_OK;
