@@ -39,6 +39,9 @@ int64_t kcl__fault_count(const kcl_context *ctx, kcl_fault_kind kind)
 void kcl__fault_memory_limit(kcl_context *ctx, uint64_t bytes)
 {
     ctx->faults.memory_limit = bytes;
+    /* Pooled buffers were allocated under the old limit; without them every
+     * later buffer is counted against the new one. */
+    kcl__pool_free(ctx);
 }
 
 /* One "kind:N" item of the list; kind KCL_FAULT_KIND_COUNT_ is "memory". */
