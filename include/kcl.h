@@ -622,7 +622,9 @@ kcl_status kcl_optimizer_create(kcl_context *ctx, const kcl_optimizer_config *co
                                 kcl_optimizer **out);
 /* One step: updates vars[i] in place from grads[i] (same shapes), creating
  * each variable's slots (moments, ...) on first sight, then counts one
- * iteration. Asynchronous: no host wait. */
+ * iteration. Asynchronous: no host wait. On failure no variable changed and
+ * no iteration is counted, except when an update kernel could not be enqueued
+ * after earlier ones were: the message then says which variables took the step. */
 kcl_status kcl_optimizer_apply(kcl_optimizer *opt, size_t n, kcl_tensor *const *vars,
                                kcl_tensor *const *grads);
 int64_t kcl_optimizer_iterations(const kcl_optimizer *opt);

@@ -127,6 +127,8 @@ kcl_status kcl__context_new(const kcl_context_options *options, kcl_context **ou
     if (!ctx)
         return kcl__fail(NULL, KCL_ERR_MEMORY, "out of host memory creating a context");
     kcl_status st = apply_options(ctx, options ? options : &defaults);
+    if (!st)
+        st = kcl__faults_from_env(ctx);
     if (st) {
         kcl_context_free(ctx);
         return st;

@@ -366,7 +366,9 @@ static kcl_status upload(kcl_dataset *ds, const element *e, kcl_tensor **out)
         if ((st = kcl__tensor_new(ds->ctx, rank, shape, &out[a])) != KCL_OK || !out[a]->size)
             continue;
         ds->ctx->queue_stats.transfers++;
-        cl_int err = clEnqueueWriteBuffer(ds->ctx->queue, out[a]->storage->mem, CL_FALSE,
+        cl_int err = kcl__fault(ds->ctx, KCL_FAULT_ENQUEUE);
+        if (!err)
+            err = clEnqueueWriteBuffer(ds->ctx->queue, out[a]->storage->mem, CL_FALSE,
                                           out[a]->offset * sizeof(float),
                                           (size_t)out[a]->size * sizeof(float), slot->host[a],
                                           0, NULL, &slot->events[a]);

@@ -5,7 +5,9 @@ kcl_status kcl__launch_1d(kcl_context *ctx, cl_kernel kernel, size_t n, const ch
 {
     if (n == 0)
         return KCL_OK;
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &n, NULL, 0, NULL, NULL);
+    cl_int err = kcl__fault(ctx, KCL_FAULT_ENQUEUE);
+    if (!err)
+        err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &n, NULL, 0, NULL, NULL);
     ctx->queue_stats.kernels += err == CL_SUCCESS;
     return err ? kcl__fail_cl(ctx, err, name) : KCL_OK;
 }

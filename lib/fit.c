@@ -342,7 +342,8 @@ kcl_status kcl_evaluate(kcl_model *m, size_t n_x, const kcl_array *x, size_t n_y
     if (!n_y)
         return kcl__fail(m->ctx, KCL_ERR_ARGUMENT, "evaluate: no targets");
     if (o.batch_size < 0)
-        return kcl__fail(m->ctx, KCL_ERR_ARGUMENT, "evaluate: negative batch_size");
+        return kcl__fail(m->ctx, KCL_ERR_ARGUMENT, "evaluate: negative batch_size %lld",
+                         (long long)o.batch_size);
     if ((st = check_sparse_labels(m, n_y, y)))
         return st;
     kcl_array arrays[17];
@@ -383,6 +384,9 @@ kcl_status kcl_predict(kcl_model *m, size_t n_x, const kcl_array *x,
     if (!out || n_out != (m->n_outputs ? m->n_outputs : 1))
         return kcl__fail(m->ctx, KCL_ERR_ARGUMENT, "predict: model '%s' has %zu outputs", m->name,
                          m->n_outputs ? m->n_outputs : 1);
+    if (o.batch_size < 0)
+        return kcl__fail(m->ctx, KCL_ERR_ARGUMENT, "predict: negative batch_size %lld",
+                         (long long)o.batch_size);
     memset(out, 0, n_out * sizeof *out);
     kcl_dataset *ds;
     if ((st = make_dataset(m, n_x, x, o.batch_size ? o.batch_size : 32, false, 0, &ds)))

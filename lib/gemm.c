@@ -67,7 +67,9 @@ kcl_status kcl__gemm_direct(kcl_context *ctx, bool trans_a, bool trans_b, cl_uin
     if (st)
         return st;
     size_t global[2] = {n, m};
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, kern, 2, NULL, global, NULL, 0, NULL, NULL);
+    cl_int err = kcl__fault(ctx, KCL_FAULT_ENQUEUE);
+    if (!err)
+        err = clEnqueueNDRangeKernel(ctx->queue, kern, 2, NULL, global, NULL, 0, NULL, NULL);
     ctx->queue_stats.kernels += err == CL_SUCCESS;
     return err ? kcl__fail_cl(ctx, err, "clEnqueueNDRangeKernel(gemm_direct)") : KCL_OK;
 }
@@ -105,10 +107,13 @@ kcl_status kcl_gemm(kcl_context *ctx, kcl_trans trans_a, kcl_trans trans_b, floa
                                 c->storage->mem, c->offset);
     cl_command_queue queue = ctx->queue;
     ctx->queue_stats.blas_calls++;
-    CLBlastStatusCode code = CLBlastSgemm(
-        CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a->storage->mem,
-        a->offset, (size_t)a->shape[1], b->storage->mem, b->offset, (size_t)b->shape[1], beta,
-        c->storage->mem, c->offset, (size_t)c->shape[1], &queue, NULL);
+    /* CLBlast's codes for OpenCL errors are the OpenCL numbers. */
+    CLBlastStatusCode code = (CLBlastStatusCode)kcl__fault(ctx, KCL_FAULT_ENQUEUE);
+    if (code == CLBlastSuccess)
+        code = CLBlastSgemm(
+            CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+            trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a->storage->mem,
+            a->offset, (size_t)a->shape[1], b->storage->mem, b->offset, (size_t)b->shape[1],
+            beta, c->storage->mem, c->offset, (size_t)c->shape[1], &queue, NULL);
     return code == CLBlastSuccess ? KCL_OK : kcl__blas_fail(ctx, code, "CLBlastSgemm");
 }

@@ -115,7 +115,9 @@ kcl_status kcl__enqueue(kcl_context *ctx, const char *program, const char *kerne
         st = kcl__set_args(ctx, k, kernel, nargs, args);
     if (st)
         return st;
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &n, NULL, 0, NULL, NULL);
+    cl_int err = kcl__fault(ctx, KCL_FAULT_ENQUEUE);
+    if (!err)
+        err = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &n, NULL, 0, NULL, NULL);
     ctx->queue_stats.kernels += err == CL_SUCCESS;
     if (err != CL_SUCCESS) {
         char call[128];

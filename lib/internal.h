@@ -114,6 +114,42 @@ kcl_status kcl__pool_alloc(kcl_context *ctx, size_t bytes, cl_mem *mem, size_t *
 void kcl__pool_release(kcl_context *ctx, cl_mem mem, size_t bytes);
 void kcl__pool_free(kcl_context *ctx);
 
+/* ----------------------------------------------------------------- faults -- */
+
+/* Injected failures, for tests of the error paths (fault.c): the Nth device
+ * buffer allocation request (pool hits included), program build or enqueue
+ * (kernels, reads, writes, CLBlast calls) since arming fails as if the driver
+ * had refused it. Armed from $KCL_FAULT ("alloc:N,build:N,enqueue:N") when the
+ * context is created, or by kcl__fault_arm. Each armed kind fires once.
+ * "memory:BYTES" in $KCL_FAULT shrinks the device memory the allocator
+ * believes in, so that running out of it can be tested without using it all. */
+typedef enum kcl_fault_kind {
+    KCL_FAULT_ALLOC,             /* CL_MEM_OBJECT_ALLOCATION_FAILURE */
+    KCL_FAULT_BUILD,             /* CL_BUILD_PROGRAM_FAILURE */
+    KCL_FAULT_ENQUEUE,           /* CL_OUT_OF_RESOURCES */
+    KCL_FAULT_KIND_COUNT_
+} kcl_fault_kind;
+
+typedef struct kcl_faults {
+    int64_t count[KCL_FAULT_KIND_COUNT_];    /* calls since arming */
+    int64_t fire_at[KCL_FAULT_KIND_COUNT_];  /* 0: not armed */
+    char note[64];               /* set when one fired; kcl__fail appends it */
+    uint64_t memory_limit;       /* nonzero: device memory as if the device had this much */
+} kcl_faults;
+
+/* Counts one call of kind; the OpenCL error to fail it with when this is the
+ * armed one, else CL_SUCCESS. Call sites: `err = kcl__fault(...); if (!err)
+ * err = clEnqueue...`. */
+cl_int kcl__fault(kcl_context *ctx, kcl_fault_kind kind);
+/* Makes call n (from 1, counting from now) of kind fail; n 0 disarms. Test hook. */
+void kcl__fault_arm(kcl_context *ctx, kcl_fault_kind kind, int64_t n);
+/* Makes the allocator act as if the device had `bytes` of memory (0: as it has). Test hook. */
+void kcl__fault_memory_limit(kcl_context *ctx, uint64_t bytes);
+/* Calls of kind counted since the last arming. Test hook. */
+int64_t kcl__fault_count(const kcl_context *ctx, kcl_fault_kind kind);
+/* Reads $KCL_FAULT into ctx at creation; a malformed value is KCL_ERR_ARGUMENT. */
+kcl_status kcl__faults_from_env(kcl_context *ctx);
+
 /* ---------------------------------------------------------------- context -- */
 
 
@@ -146,6 +182,7 @@ struct kcl_context {
     kcl_log_fn log_fn;           /* NULL: stdout and stderr */
     void *log_user;
     bool log_line_open;          /* the default sink left a progress line without '\n' */
+    kcl_faults faults;           /* injected failures (tests) */
 };
 
 /* Shared by kcl_context_create and kcl_context_from_cl (context.c): a new

@@ -143,8 +143,12 @@ static kcl_status run_batch(kcl_context *ctx, const mm_batch *g)
     CLBlastTranspose tb = g->d.tb ? CLBlastTransposeYes : CLBlastTransposeNo;
     size_t m = (size_t)g->d.m, n = (size_t)g->d.n, k = (size_t)g->d.k;
     cl_command_queue queue = ctx->queue;
-    CLBlastStatusCode code;
     ctx->queue_stats.blas_calls++;
+    /* An injected fault: CLBlast's codes for OpenCL errors are the OpenCL numbers. */
+    CLBlastStatusCode code = (CLBlastStatusCode)kcl__fault(ctx, KCL_FAULT_ENQUEUE);
+    if (code != CLBlastSuccess)
+        return kcl__blas_fail(ctx, code, g->count == 1 ? "CLBlastSgemm"
+                                                       : "CLBlastSgemmStridedBatched");
     if (g->count == 1) {
         code = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, 1.0f, g->a, g->offset[0],
                             g->lda, g->b, g->offset[1], g->ldb, 0.0f, g->c, g->offset[2], g->ldc,

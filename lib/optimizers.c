@@ -625,51 +625,86 @@ static kcl_status enqueue_batch(kcl_optimizer *opt, const opt_batch *b, const op
                         (size_t)d.start[b->count], sizeof args / sizeof *args, args);
 }
 
-/* Adds a variable to the batch, launching the batch first when it is full. */
-static kcl_status batch_add(kcl_optimizer *opt, opt_batch *b, const var_state *s,
-                            const kcl_tensor *grad, const opt_params *p)
+/* Everything a step needs before it changes a variable: each variable's
+ * state (slots created on first sight) and the norms clipping reads. A
+ * failure here (out of memory) leaves every variable as it was. */
+static kcl_status prepare_step(kcl_optimizer *opt, size_t n, kcl_tensor *const *vars,
+                               kcl_tensor *const *grads, const opt_params *p,
+                               var_state **states, kcl_tensor **norms)
 {
     kcl_status st = KCL_OK;
-    if (b->count == SEGMENTS) {
-        st = enqueue_batch(opt, b, p);
-        b->count = 0;
-    }
-    b->state[b->count] = s;
-    b->grad[b->count++] = grad;
-    return st;
-}
-
-/* Clipping each gradient by its own norm: one launch per variable, each
- * reading its own sum of squares. */
-static kcl_status update_clipped_one(kcl_optimizer *opt, const var_state *s, kcl_tensor *grad,
-                                     const opt_params *p)
-{
-    kcl_tensor *own;
-    kcl_status st = sum_of_squares(grad, &own);
-    if (st)
-        return st;
-    opt_batch b = {.state = {s}, .grad = {grad}, .norm = own, .count = 1};
-    st = enqueue_batch(opt, &b, p);
-    kcl_tensor_free(own);   /* the in-order queue runs the kernel before any reuse */
-    return st;
-}
-
-/* Updates every non-empty variable: eight per launch. */
-static kcl_status update_all(kcl_optimizer *opt, size_t n, kcl_tensor *const *vars,
-                             kcl_tensor *const *grads, const kcl_tensor *global_norm,
-                             const opt_params *p)
-{
-    opt_batch b = {.norm = global_norm};
-    kcl_status st = KCL_OK;
+    if (p->clip_mode == CLIP_GLOBAL_NORM)
+        st = global_sum_of_squares(n, grads, &norms[n]);
     for (size_t i = 0; i < n && !st; i++) {
-        var_state *s;
-        if ((st = state_of(opt, vars[i], &s)) || vars[i]->size == 0)
+        st = state_of(opt, vars[i], &states[i]);
+        if (!st && p->clip_mode == CLIP_NORM && vars[i]->size)
+            st = sum_of_squares(grads[i], &norms[i]);
+    }
+    return st;
+}
+
+/* Enqueues the updates: eight variables per launch, or one per launch when
+ * each is clipped by its own norm. *applied counts the variables (in order)
+ * whose update was enqueued. */
+static kcl_status enqueue_step(kcl_optimizer *opt, size_t n, kcl_tensor *const *vars,
+                               kcl_tensor *const *grads, const opt_params *p,
+                               var_state *const *states, kcl_tensor *const *norms,
+                               size_t *applied)
+{
+    opt_batch b = {.norm = norms[n]};
+    kcl_status st = KCL_OK;
+    *applied = 0;
+    for (size_t i = 0; i < n && !st; i++) {
+        if (vars[i]->size == 0)
             continue;
-        st = p->clip_mode == CLIP_NORM ? update_clipped_one(opt, s, grads[i], p)
-                                       : batch_add(opt, &b, s, grads[i], p);
+        if (norms[i]) {
+            opt_batch one = {.state = {states[i]}, .grad = {grads[i]}, .norm = norms[i],
+                             .count = 1};
+            if (!(st = enqueue_batch(opt, &one, p)))
+                *applied = i + 1;
+            continue;
+        }
+        if (b.count == SEGMENTS) {
+            if ((st = enqueue_batch(opt, &b, p)))
+                break;
+            b.count = 0;
+            *applied = i;
+        }
+        b.state[b.count] = states[i];
+        b.grad[b.count++] = grads[i];
     }
     if (!st && b.count > 0)
         st = enqueue_batch(opt, &b, p);
+    if (!st)
+        *applied = n;
+    return st;
+}
+
+/* Prepares the step, then enqueues its updates. */
+static kcl_status apply_step(kcl_optimizer *opt, size_t n, kcl_tensor *const *vars,
+                             kcl_tensor *const *grads, const opt_params *p)
+{
+    var_state **states = calloc(n, sizeof *states);
+    kcl_tensor **norms = calloc(n + 1, sizeof *norms);   /* per variable, then the global one */
+    kcl_status st = states && norms ? KCL_OK
+                                    : kcl__fail(opt->ctx, KCL_ERR_MEMORY,
+                                                "kcl_optimizer_apply: out of host memory");
+    if (!st)
+        st = prepare_step(opt, n, vars, grads, p, states, norms);
+    size_t applied = 0;
+    if (!st)
+        st = enqueue_step(opt, n, vars, grads, p, states, norms, &applied);
+    /* Kernels already enqueued run regardless (OpenCL cannot withdraw them):
+     * say which variables took the step, which the iteration count omits. */
+    if (st && applied > 0)
+        kcl__fail(opt->ctx, st, "kcl_optimizer_apply: step partly applied (variables 0..%zu of "
+                  "%zu updated, the iteration not counted): %s", applied - 1, n,
+                  kcl_errmsg(opt->ctx));
+    /* the in-order queue runs the kernels before any reuse of the norms' buffers */
+    for (size_t i = 0; norms && i <= n; i++)
+        kcl_tensor_free(norms[i]);
+    free(norms);
+    free(states);
     return st;
 }
 
@@ -686,12 +721,8 @@ kcl_status kcl_optimizer_apply(kcl_optimizer *opt, size_t n, kcl_tensor *const *
     for (size_t i = 0; i < n && !st; i++)
         st = check_pair(opt, i, vars[i], grads[i]);
     opt_params p = step_params(opt);
-    kcl_tensor *global_norm = NULL;
-    if (!st && p.clip_mode == CLIP_GLOBAL_NORM)
-        st = global_sum_of_squares(n, grads, &global_norm);
     if (!st)
-        st = update_all(opt, n, vars, grads, global_norm, &p);
-    kcl_tensor_free(global_norm);
+        st = apply_step(opt, n, vars, grads, &p);
     if (!st)
         opt->iterations++;
     return st;

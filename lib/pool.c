@@ -35,7 +35,10 @@ static void account(kcl_pool *pool, size_t bytes)
 kcl_status kcl__pool_alloc(kcl_context *ctx, size_t bytes, cl_mem *mem, size_t *got)
 {
     kcl_pool *pool = &ctx->pool;
-    long i = best_fit(pool, bytes);
+    /* Every request counts, pool hits too, so an injected fault can reach
+     * every tensor allocation of a step, not only the first step's. */
+    cl_int injected = kcl__fault(ctx, KCL_FAULT_ALLOC);
+    long i = injected ? -1 : best_fit(pool, bytes);
     if (i >= 0) {
         *mem = pool->free[i].mem;
         *got = pool->free[i].bytes;
@@ -44,14 +47,21 @@ kcl_status kcl__pool_alloc(kcl_context *ctx, size_t bytes, cl_mem *mem, size_t *
         account(pool, *got);
         return KCL_OK;
     }
-    if (ctx->info.global_memory && pool->used_bytes + bytes > ctx->info.global_memory)
+    /* Checked up front: drivers that allocate lazily (PoCL) would accept more
+     * than exists and fail later, somewhere less clear. */
+    uint64_t memory = ctx->info.global_memory;
+    if (ctx->faults.memory_limit && (!memory || ctx->faults.memory_limit < memory))
+        memory = ctx->faults.memory_limit;
+    if (memory && pool->used_bytes + pool->free_bytes + bytes > memory)
+        trim(pool);   /* pooled buffers hold device memory too */
+    if (memory && pool->used_bytes + bytes > memory)
         return kcl__fail(ctx, KCL_ERR_MEMORY,
                          "device memory exhausted: %zu bytes wanted, %zu in use, %llu on %s",
-                         bytes, pool->used_bytes, (unsigned long long)ctx->info.global_memory,
-                         ctx->info.name);
+                         bytes, pool->used_bytes, (unsigned long long)memory, ctx->info.name);
     cl_int err;
     for (int attempt = 0; attempt < 2; attempt++) {
-        *mem = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
+        err = injected;
+        *mem = err ? NULL : clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
         ctx->queue_stats.buffers_created += err == CL_SUCCESS;
         if (err == CL_SUCCESS) {
             *got = bytes;

@@ -92,7 +92,7 @@ static void build_options(const char *source, char *buf, size_t size)
     snprintf(buf + used, size - used, " %.*s", (int)len, p);
 }
 
-static kcl_status build_log_error(kcl_context *ctx, cl_program program, kcl_status status,
+static kcl_status build_log_error(kcl_context *ctx, cl_program program, cl_int err,
                                   const char *what, const char *name)
 {
     size_t size = 0;
@@ -105,8 +105,9 @@ static kcl_status build_log_error(kcl_context *ctx, cl_program program, kcl_stat
             size = 0;
         log[size] = '\0';
     }
-    kcl_status st = kcl__fail(ctx, status, "%s of kernel program '%s' failed on %s:\n%s", what,
-                              name, ctx->info.name, log && *log ? log : "(no build log)");
+    kcl_status st = kcl__fail(ctx, KCL_ERR_BUILD, "%s of kernel program '%s' failed on %s (%s):\n%s",
+                              what, name, ctx->info.name, kcl__cl_error_name(err),
+                              log && *log ? log : "(no build log)");
     free(log);
     return st;
 }
@@ -118,9 +119,11 @@ static kcl_status from_source(kcl_context *ctx, const char *name, const char *so
     cl_program program = clCreateProgramWithSource(ctx->cl, 1, &source, NULL, &err);
     if (err != CL_SUCCESS)
         return kcl__fail_cl(ctx, err, "clCreateProgramWithSource");
-    err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    err = kcl__fault(ctx, KCL_FAULT_BUILD);
+    if (!err)
+        err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
     if (err != CL_SUCCESS) {
-        kcl_status st = build_log_error(ctx, program, KCL_ERR_BUILD, "compilation", name);
+        kcl_status st = build_log_error(ctx, program, err, "compilation", name);
         clReleaseProgram(program);
         return st;
     }
@@ -140,9 +143,11 @@ static kcl_status from_binary(kcl_context *ctx, const char *name, const unsigned
         return kcl__fail(ctx, KCL_ERR_BUILD, "the device refused the binary of '%s': %s",
                          name, kcl__cl_error_name(err ? err : binary_status));
     }
-    err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    err = kcl__fault(ctx, KCL_FAULT_BUILD);
+    if (!err)
+        err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
     if (err != CL_SUCCESS) {
-        kcl_status st = build_log_error(ctx, program, KCL_ERR_BUILD, "loading the binary", name);
+        kcl_status st = build_log_error(ctx, program, err, "loading the binary", name);
         clReleaseProgram(program);
         return st;
     }

@@ -49,9 +49,13 @@ kcl_status kcl__fail(kcl_context *ctx, kcl_status status, const char *fmt, ...)
     va_copy(measure, ap);
     int len = vsnprintf(NULL, 0, fmt, measure);
     va_end(measure);
-    char *msg = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    /* An injected fault says so in the first message it causes. */
+    size_t note = strlen(ctx->faults.note);
+    char *msg = len >= 0 ? malloc((size_t)len + note + 1) : NULL;
     if (msg) {
         vsnprintf(msg, (size_t)len + 1, fmt, ap);
+        memcpy(msg + len, ctx->faults.note, note + 1);
+        ctx->faults.note[0] = '\0';
         free(ctx->errmsg);
         ctx->errmsg = msg;
     }

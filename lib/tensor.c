@@ -162,7 +162,9 @@ kcl_status kcl_tensor_read(kcl_tensor *t, float *data, size_t count)
         return kcl__fail(t->ctx, KCL_ERR_ARGUMENT, "kcl_tensor_read: NULL data");
     t->ctx->queue_stats.transfers++;
     t->ctx->queue_stats.host_waits++;
-    cl_int err = clEnqueueReadBuffer(t->ctx->queue, t->storage->mem, CL_TRUE,
+    cl_int err = kcl__fault(t->ctx, KCL_FAULT_ENQUEUE);
+    if (!err)
+        err = clEnqueueReadBuffer(t->ctx->queue, t->storage->mem, CL_TRUE,
                                      t->offset * sizeof(float), count * sizeof(float), data, 0,
                                      NULL, NULL);
     return err ? kcl__fail_cl(t->ctx, err, "clEnqueueReadBuffer") : KCL_OK;
@@ -180,7 +182,9 @@ kcl_status kcl_tensor_write(kcl_tensor *t, const float *data, size_t count)
     /* Blocking: the caller may reuse its array as soon as we return. */
     t->ctx->queue_stats.transfers++;
     t->ctx->queue_stats.host_waits++;
-    cl_int err = clEnqueueWriteBuffer(t->ctx->queue, t->storage->mem, CL_TRUE,
+    cl_int err = kcl__fault(t->ctx, KCL_FAULT_ENQUEUE);
+    if (!err)
+        err = clEnqueueWriteBuffer(t->ctx->queue, t->storage->mem, CL_TRUE,
                                       t->offset * sizeof(float), count * sizeof(float), data,
                                       0, NULL, NULL);
     return err ? kcl__fail_cl(t->ctx, err, "clEnqueueWriteBuffer") : KCL_OK;

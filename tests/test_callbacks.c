@@ -351,6 +351,82 @@ static void test_terminate_on_nan(void **state)
     kcl_model_free(m);
 }
 
+/* NaN or infinity in the targets, infinity in the inputs: the same stop at the
+ * batch that holds it (Keras' TerminateOnNaN checks isnan or isinf). As in
+ * Keras only the loss is checked: an infinite input that a saturating tanh
+ * turns into a finite loss is not noticed. */
+static void test_terminate_on_nan_targets_and_inf(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 3; c++) {
+        make_data();
+        if (c == 0)
+            ys[20] = NAN;            /* the second batch of 16 */
+        else if (c == 1)
+            ys[20] = INFINITY;
+        else   /* the first batch, where w1[1][3] is still 0: inf * 0 is NaN */
+            xs[5 * IN + 1] = INFINITY;
+        kcl_model *m = tiny_model(0.01f, NULL);
+        recorder *r = calloc(1, sizeof *r);
+        kcl_callback *cbs[2] = {NULL, recorder_callback(r, true)};
+        CHECK_OK(ctx, kcl_terminate_on_nan(&cbs[0]));
+        kcl_status st = fit(m, 3, 0, 2, cbs, NULL);
+        if (st != KCL_ERR_NUMERIC)
+            fail_msg("case %d: %s, '%s'", c, kcl_status_name(st), kcl_errmsg(ctx));
+        if (!strstr(kcl_errmsg(ctx), c < 2 ? "step 2" : "step 1"))
+            fail_msg("case %d: '%s'", c, kcl_errmsg(ctx));
+        assert_int_equal(r->batches, c < 2 ? 1 : 0);
+        assert_int_equal(r->epochs, 0);
+        kcl_callback_free(cbs[0]);
+        kcl_callback_free(cbs[1]);
+        free(r);
+        kcl_model_free(m);
+    }
+}
+
+/* A learning rate so large that the loss overflows after some epochs, with a
+ * checkpoint written every epoch: the file left is that of the last finite
+ * epoch, whole, with finite weights equal to the model's at that epoch end. */
+static void test_checkpoint_survives_nan(void **state)
+{
+    (void)state;
+    make_data();
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/kcl_test_callbacks_nan_%d.safetensors", (int)getpid());
+    kcl_model *m = tiny_model(3.0f, NULL);
+    recorder *r = calloc(1, sizeof *r);
+    kcl_callback *cbs[3] = {NULL, NULL, recorder_callback(r, false)};
+    CHECK_OK(ctx, kcl_terminate_on_nan(&cbs[0]));
+    CHECK_OK(ctx, kcl_model_checkpoint(&(kcl_model_checkpoint_options){.path = path,
+                                                                      .save_weights_only = 1},
+                                       &cbs[1]));
+    assert_int_equal(fit(m, MAX_EPOCHS, 0, 3, cbs, NULL), KCL_ERR_NUMERIC);
+    int finite_epochs = r->epochs;
+    /* some epochs ended finite, then one did not */
+    if (finite_epochs < 1 || finite_epochs >= MAX_EPOCHS)
+        fail_msg("%d finite epochs: the rate does not make the loss overflow mid-run",
+                 finite_epochs);
+    float now[MAX_FLOATS];
+    read_weights(m, now);
+    bool nan_now = false;
+    for (size_t i = 0; i < r->n_weights; i++)
+        nan_now |= !isfinite(now[i]);
+    /* the model takes the file's weights back (the names are its own) */
+    CHECK_OK(ctx, kcl_model_load_weights(m, path));
+    float loaded[MAX_FLOATS];
+    assert_int_equal(read_weights(m, loaded), r->n_weights);
+    for (size_t i = 0; i < r->n_weights; i++)
+        assert_true(isfinite(loaded[i]));
+    assert_memory_equal(loaded, r->weights[finite_epochs - 1], r->n_weights * sizeof(float));
+    print_message("loss overflowed in epoch %d; weights %s\n", finite_epochs + 1,
+                  nan_now ? "not finite" : "finite");
+    for (int k = 0; k < 3; k++)
+        kcl_callback_free(cbs[k]);
+    free(r);
+    kcl_model_free(m);
+    unlink(path);
+}
+
 /* ------------------------------------------------------------ csv logger -- */
 
 static char *read_file(const char *path)
@@ -541,6 +617,8 @@ int main(void)
         cmocka_unit_test(test_early_stopping_fit_restores_best),
         cmocka_unit_test(test_reduce_lr_fit),
         cmocka_unit_test(test_terminate_on_nan),
+        cmocka_unit_test(test_terminate_on_nan_targets_and_inf),
+        cmocka_unit_test(test_checkpoint_survives_nan),
         cmocka_unit_test(test_csv_logger),
         cmocka_unit_test(test_model_checkpoint),
     };
