@@ -168,7 +168,8 @@ typedef void (*kcl_log_fn)(void *user, int level, const char *text);
 /* Sends all of ctx's output to fn (NULL: back to the default, progress and
  * info to stdout, warnings to stderr). With a callback, verbose
  * KCL_VERBOSE_AUTO means one line per epoch (no terminal to redraw on).
- * verbose KCL_VERBOSE_SILENT writes nothing and calls fn for nothing. */
+ * verbose KCL_VERBOSE_SILENT writes nothing and calls fn for nothing (fit's
+ * own output: callbacks' warnings and verbose messages come regardless). */
 void kcl_set_log_callback(kcl_context *ctx, kcl_log_fn fn, void *user);
 
 /* ---------------------------------------------------------------- kernels -- */
@@ -1100,7 +1101,20 @@ kcl_optimizer *kcl_model_optimizer(kcl_model *m);
 /* ------------------------------------------------------ built-in callbacks -- *
  * Keras' callbacks; each returns a new callback (free with kcl_callback_free).
  * monitor NULL means "val_loss"; mode: 0 "auto" (max for names containing
- * "acc" or "auc", min otherwise), 1 "min", 2 "max". */
+ * "acc" or "auc", min otherwise), 1 "min", 2 "max".
+ * verbose 1 logs Keras' messages (KCL_LOG_INFO lines through the context's
+ * log, after the epoch's progress line; fit's own verbose does not silence
+ * them, as in Keras). Each is Keras 3's text without its leading newline:
+ *   EarlyStopping, at the end of fit:
+ *     "Epoch 6: early stopping"
+ *     "Restoring model weights from the end of the best epoch: 4."
+ *   ModelCheckpoint, at each epoch end (best "None" before the first value):
+ *     "Epoch 2: val_loss improved from 0.51234 to 0.43210, saving model to PATH"
+ *     "Epoch 3: val_loss did not improve from 0.43210"
+ *     "Epoch 1: saving model to PATH"             (without save_best_only)
+ *   ReduceLROnPlateau, when it reduces (the rate as Python prints a float):
+ *     "Epoch 5: ReduceLROnPlateau reducing learning rate to 0.005000000074505806."
+ * Epochs count from 1 here, as in all of Keras' messages. */
 
 typedef struct kcl_early_stopping_options {
     const char *monitor;
@@ -1110,6 +1124,7 @@ typedef struct kcl_early_stopping_options {
     float baseline;              /* 0: none */
     int restore_best_weights;
     int start_from_epoch;
+    int verbose;                 /* 1: say when it stops and restores (see below) */
 } kcl_early_stopping_options;
 
 typedef struct kcl_model_checkpoint_options {
@@ -1118,6 +1133,7 @@ typedef struct kcl_model_checkpoint_options {
     int mode;
     int save_best_only;
     int save_weights_only;       /* weights only (safetensors) instead of the whole model */
+    int verbose;                 /* 1: say at each epoch end whether it saves */
 } kcl_model_checkpoint_options;
 
 typedef struct kcl_reduce_lr_options {
@@ -1128,6 +1144,7 @@ typedef struct kcl_reduce_lr_options {
     float min_delta;             /* 0 means 1e-4 */
     int cooldown;
     float min_lr;
+    int verbose;                 /* 1: say when it reduces the rate */
 } kcl_reduce_lr_options;
 
 kcl_status kcl_early_stopping(const kcl_early_stopping_options *options, kcl_callback **out);

@@ -2,7 +2,8 @@
  * ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN, CSVLogger). Each is a
  * kcl_callback over a private state struct that its destroy hook frees. The
  * decision rules are pure functions of the monitored values (*_step), so the
- * tests can replay them on hand-made sequences (kcl__*_replay). */
+ * tests can replay them on hand-made sequences (kcl__*_replay). With
+ * verbose set they log Keras' own messages (kcl__log, KCL_LOG_INFO). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "train.h"
 
+static void python_float(double v, char *buf, size_t size);
 
 /* A callback over state; on failure destroy(state) runs, so callers never leak it. */
 static kcl_status make_callback(kcl_callback_hooks hooks, void *state, void (*destroy)(void *),
@@ -162,6 +164,7 @@ typedef struct early_stopping {
     double baseline;
     bool restore_best_weights;
     int start_from_epoch;
+    bool verbose;
     double best;                 /* kept across fits, as Keras */
     int wait;
     int stopped_epoch;
@@ -234,8 +237,13 @@ static kcl_status es_train_end(kcl_model *m, const kcl_logs *logs, void *user)
 {
     (void)logs;
     early_stopping *s = user;
+    if (s->verbose && s->stopped_epoch > 0)
+        kcl__log(m->ctx, KCL_LOG_INFO, "Epoch %d: early stopping", s->stopped_epoch + 1);
     if (!s->restore_best_weights || !s->best_weights.data)
         return KCL_OK;
+    if (s->verbose)
+        kcl__log(m->ctx, KCL_LOG_INFO,
+                 "Restoring model weights from the end of the best epoch: %d.", s->best_epoch + 1);
     return snapshot_restore(m, &s->best_weights);
 }
 
@@ -272,6 +280,7 @@ static kcl_status es_new(const kcl_early_stopping_options *options, early_stoppi
     s->baseline = o.baseline;
     s->restore_best_weights = o.restore_best_weights != 0;
     s->start_from_epoch = o.start_from_epoch;
+    s->verbose = o.verbose != 0;
     s->best = monitor_worst(&s->mo);
     *out = s;
     return KCL_OK;
@@ -322,28 +331,44 @@ typedef struct checkpoint {
     char *path;
     bool save_best_only;
     bool save_weights_only;
+    bool verbose;
+    bool has_best;               /* Keras' best is None until the first value */
     double best;                 /* kept across fits, as Keras */
 } checkpoint;
 
-/* Keras' ModelCheckpoint._should_save_model for epoch-end saving. */
-static bool checkpoint_should_save(kcl_model *m, checkpoint *s, const kcl_logs *logs)
+/* Keras' ModelCheckpoint._should_save_model for epoch-end saving, with its
+ * messages (epoch counted from 1 in them). */
+static bool checkpoint_should_save(kcl_model *m, checkpoint *s, int epoch, const kcl_logs *logs)
 {
     double current;
-    if (!s->save_best_only)
+    if (!s->save_best_only) {
+        if (s->verbose)
+            kcl__log(m->ctx, KCL_LOG_INFO, "Epoch %d: saving model to %s", epoch + 1, s->path);
         return true;
+    }
     if (!monitor_value(m, &s->mo, logs, "ModelCheckpoint (save_best_only)", &current))
-        return true;         /* Keras saves when it cannot compare */
-    if (!monitor_improves(&s->mo, 0.0, current, s->best))
+        return true;         /* Keras saves when it cannot compare (and says nothing) */
+    char best[48] = "None";
+    if (s->has_best)
+        snprintf(best, sizeof best, "%.5f", s->best);
+    if (s->has_best && !monitor_improves(&s->mo, 0.0, current, s->best)) {
+        if (s->verbose)
+            kcl__log(m->ctx, KCL_LOG_INFO, "Epoch %d: %s did not improve from %s", epoch + 1,
+                     s->mo.key, best);
         return false;
+    }
+    if (s->verbose)
+        kcl__log(m->ctx, KCL_LOG_INFO, "Epoch %d: %s improved from %s to %.5f, saving model to %s",
+                 epoch + 1, s->mo.key, best, current, s->path);
     s->best = current;
+    s->has_best = true;
     return true;
 }
 
 static kcl_status checkpoint_epoch_end(kcl_model *m, int epoch, const kcl_logs *logs, void *user)
 {
-    (void)epoch;
     checkpoint *s = user;
-    if (!checkpoint_should_save(m, s, logs))
+    if (!checkpoint_should_save(m, s, epoch, logs))
         return KCL_OK;
     return s->save_weights_only ? kcl_model_save_weights(m, s->path) : kcl_model_save(m, s->path);
 }
@@ -375,6 +400,7 @@ kcl_status kcl_model_checkpoint(const kcl_model_checkpoint_options *options, kcl
     }
     s->save_best_only = options->save_best_only != 0;
     s->save_weights_only = options->save_weights_only != 0;
+    s->verbose = options->verbose != 0;
     s->best = monitor_worst(&s->mo);
     kcl_callback_hooks h = {.on_epoch_end = checkpoint_epoch_end};
     return make_callback(h, s, checkpoint_destroy, out);
@@ -389,10 +415,26 @@ typedef struct reduce_lr {
     double min_delta;
     int cooldown;
     double min_lr;
+    bool verbose;
     double best;
     int wait;
     int cooldown_counter;
 } reduce_lr;
+
+/* The double a float option stands for: the shortest decimal that reads back
+ * as that float (0.1f means 0.1). Keras computes the new rate with Python's
+ * float factor and min_lr, and its message prints that double, so 0.1 (not
+ * 0.100000001490116) keeps both the rate and the text identical to Keras'. */
+static double decimal_of_float(float v)
+{
+    char text[32];
+    for (int digits = 1; digits < 9; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, (double)v);
+        if (strtof(text, NULL) == v)
+            return strtod(text, NULL);
+    }
+    return v;
+}
 
 static void reduce_lr_reset(reduce_lr *s)
 {
@@ -436,7 +478,6 @@ static kcl_status reduce_lr_train_begin(kcl_model *m, void *user)
 
 static kcl_status reduce_lr_epoch_end(kcl_model *m, int epoch, const kcl_logs *logs, void *user)
 {
-    (void)epoch;
     reduce_lr *s = user;
     kcl_optimizer *opt = kcl_model_optimizer(m);
     if (!opt)
@@ -448,6 +489,12 @@ static kcl_status reduce_lr_epoch_end(kcl_model *m, int epoch, const kcl_logs *l
     double lr = kcl_optimizer_learning_rate(opt);
     if (!reduce_lr_step(s, current, &lr))
         return KCL_OK;
+    if (s->verbose) {
+        char text[48];
+        python_float(lr, text, sizeof text);
+        kcl__log(m->ctx, KCL_LOG_INFO, "Epoch %d: ReduceLROnPlateau reducing learning rate to %s.",
+                 epoch + 1, text);
+    }
     return kcl_optimizer_set_learning_rate(opt, (float)lr);
 }
 
@@ -477,11 +524,12 @@ static kcl_status reduce_lr_new(const kcl_reduce_lr_options *options, reduce_lr 
         free(s);
         return st;
     }
-    s->factor = o.factor ? o.factor : 0.1;
+    s->factor = o.factor ? decimal_of_float(o.factor) : 0.1;
     s->patience = o.patience ? o.patience : 10;
     s->min_delta = o.min_delta ? o.min_delta : 1e-4;
     s->cooldown = o.cooldown;
-    s->min_lr = o.min_lr;
+    s->min_lr = decimal_of_float(o.min_lr);
+    s->verbose = o.verbose != 0;
     reduce_lr_reset(s);
     *out = s;
     return KCL_OK;

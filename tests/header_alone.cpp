@@ -47,9 +47,26 @@ int kcl_header_alone_cpp_compiles(kcl_model *m, const kcl_array *x, const kcl_ar
     for (kcl_layer *l : layers)
         kcl_layer_free(l);
 
+    // Keras' callbacks' keyword arguments, verbose included.
+    kcl_early_stopping_options stopping = kcl_early_stopping_options();
+    stopping.verbose = 1;
+    kcl_model_checkpoint_options checkpoint = kcl_model_checkpoint_options();
+    checkpoint.path = "best.safetensors";
+    checkpoint.verbose = 1;
+    kcl_reduce_lr_options reduce = kcl_reduce_lr_options();
+    reduce.verbose = 1;
+    kcl_callback *callbacks[3] = {nullptr, nullptr, nullptr};
+    kcl_early_stopping(&stopping, &callbacks[0]);
+    kcl_model_checkpoint(&checkpoint, &callbacks[1]);
+    kcl_reduce_lr_on_plateau(&reduce, &callbacks[2]);
+
     kcl_fit_options fit = kcl_fit_options();
     fit.epochs = 2;
+    fit.n_callbacks = 3;
+    fit.callbacks = callbacks;
     kcl_status st = kcl_fit(m, x, y, fit);
     st = st ? st : kcl_fit(m, x, y);
+    for (kcl_callback *cb : callbacks)
+        kcl_callback_free(cb);
     return (int)inits[3].kind + (int)optimizers[3].kind + (int)losses[1].kind + (int)st;
 }

@@ -4,7 +4,8 @@
 # every public header of include/ is installed, then compiles
 # tests/install/consumer.c (C11) and samples/embed.cpp (C++17) against the
 # INSTALLED header and library through pkg-config, twice:
-#   shared: pkg-config --cflags --libs kcl, run with LD_LIBRARY_PATH;
+#   shared: pkg-config --cflags --libs kcl, run with LD_LIBRARY_PATH (embed,
+#           an OpenCL application itself: pkg-config ... kcl OpenCL clblast);
 #   static: libkcl.a by its full path plus pkg-config --static --libs kcl, so
 #           a dependency missing from kcl.pc's Requires.private or
 #           Libs.private fails the link;
@@ -67,13 +68,24 @@ for flag in $(pkg-config --static --libs kcl); do
     [ "$flag" = -lkcl ] || static_libs="$static_libs $flag"
 done
 
-# compile NAME COMPILER FLAGS SOURCE: one program shared, one static.
+# compile NAME COMPILER FLAGS SOURCE [PACKAGES]: one program shared, one
+# static. PACKAGES: what the program uses itself besides kcl (pkg-config names).
 compile() {
+    own_cflags=
+    own_libs=
+    if [ -n "${5:-}" ]; then
+        # shellcheck disable=SC2086
+        pkg-config --exists $5 || fail "$1: pkg-config cannot find $5"
+        # shellcheck disable=SC2086
+        own_cflags=$(pkg-config --cflags $5)
+        # shellcheck disable=SC2086
+        own_libs=$(pkg-config --libs $5)
+    fi
     # shellcheck disable=SC2086   # the flags are lists of words
-    $2 $3 $cflags "$4" -o "$tmp/$1" $shared_libs ||
+    $2 $3 $cflags $own_cflags "$4" -o "$tmp/$1" $shared_libs $own_libs ||
         fail "$1: compiling against the installed kcl (shared) failed"
     # shellcheck disable=SC2086
-    $2 $3 $cflags "$4" -o "$tmp/$1-static" "$libdir/libkcl.a" $static_libs ||
+    $2 $3 $cflags $own_cflags "$4" -o "$tmp/$1-static" "$libdir/libkcl.a" $static_libs $own_libs ||
         fail "$1: linking libkcl.a with pkg-config --static --libs kcl failed: is a dependency missing from kcl.pc?"
     if command -v readelf > /dev/null; then
         readelf -d "$tmp/$1-static" | grep -q 'NEEDED.*libkcl' &&
@@ -92,7 +104,8 @@ run() {
 compile consumer "$cc" "-std=c11 -Wall -Wextra -Werror" "$src/tests/install/consumer.c"
 programs="consumer consumer-static"
 if [ -n "$cxx" ]; then
-    compile embed "$cxx" "-std=c++17 -Wall -Wextra -Wpedantic -Werror" "$src/samples/embed.cpp"
+    compile embed "$cxx" "-std=c++17 -Wall -Wextra -Wpedantic -Werror" "$src/samples/embed.cpp" \
+        "OpenCL clblast"
     programs="$programs embed embed-static"
 else
     echo "no C++ compiler: samples/embed.cpp not built"

@@ -594,6 +594,140 @@ static void test_model_checkpoint(void **state)
     kcl_model_free(m);
 }
 
+/* ------------------------------------------------------- verbose messages -- */
+
+/* A model whose loss the test sets: Dense(1) on zero inputs predicts exactly
+ * its bias b, so with zero targets and one batch per epoch the epoch's loss is
+ * b * b (exact in float for these b). An epoch-begin hook sets b. */
+static const float scheduled_bias[] = {2, 1, 1.5f, 0.5f, 1, 1, 0.25f, 0.25f};
+enum { SCHEDULE = 8 };   /* losses 4, 1, 2.25, 0.25, 1, 1, 0.0625, 0.0625 */
+
+static kcl_status set_bias(kcl_model *m, int epoch, void *user)
+{
+    (void)user;
+    assert_true(epoch < SCHEDULE);
+    return kcl_layer_set_weight(kcl_model_layer(m, 0), 1, &scheduled_bias[epoch], 1);
+}
+
+/* The context's info lines, as an application's log callback sees them. */
+typedef struct transcript {
+    int n;
+    char lines[16][160];
+} transcript;
+
+static void keep_line(void *user, int level, const char *text)
+{
+    transcript *t = user;
+    if (level != KCL_LOG_INFO)
+        fail_msg("unexpected log line (level %d): %s", level, text);
+    assert_true(t->n < 16);
+    snprintf(t->lines[t->n++], sizeof t->lines[0], "%s", text);
+}
+
+/* Fits the scheduled model for `epochs` with the built-in callback cb (freed
+ * here) and returns the lines logged; the losses must be the scheduled ones. */
+static transcript scheduled_fit(kcl_callback *cb, int epochs, int want_epochs)
+{
+    float zeros[4] = {0};
+    kcl_model *m;
+    CHECK_OK(ctx, kcl_sequential(ctx, &m));
+    CHECK_OK(ctx, kcl_model_add(m, kcl_layer_dense(1, .input_dim = 1)));
+    CHECK_OK(ctx, kcl_compile(m, kcl_sgd(.learning_rate = 0.5f), "mse", NULL));
+    kcl_callback_hooks hooks = {.on_epoch_begin = set_bias};
+    kcl_callback *cbs[2] = {NULL, cb};
+    CHECK_OK(ctx, kcl_callback_create(&hooks, &cbs[0]));
+    transcript t = {0};
+    kcl_set_log_callback(ctx, keep_line, &t);
+    kcl_array x = {zeros, 2, {4, 1}}, y = {zeros, 2, {4, 1}};
+    kcl_fit_options fo = {.epochs = epochs, .batch_size = 4, .verbose = KCL_VERBOSE_SILENT,
+                          .no_shuffle = 1, .n_callbacks = 2, .callbacks = cbs};
+    kcl_history *h;
+    kcl_status st = kcl_fit_arrays(m, 1, &x, 1, &y, &fo, &h);
+    kcl_set_log_callback(ctx, NULL, NULL);
+    CHECK_OK(ctx, st);
+    assert_int_equal(kcl_history_epochs(h), want_epochs);
+    const float *loss = kcl_history_get(h, "loss");
+    for (int e = 0; e < want_epochs; e++)
+        assert_float_equal(loss[e], scheduled_bias[e] * scheduled_bias[e], 0.0);
+    kcl_history_free(h);
+    kcl_callback_free(cbs[0]);
+    kcl_callback_free(cb);
+    kcl_model_free(m);
+    return t;
+}
+
+static void assert_lines(const transcript *t, int n, const char *const *want)
+{
+    for (int i = 0; i < n && i < t->n; i++)
+        assert_string_equal(t->lines[i], want[i]);
+    assert_int_equal(t->n, n);
+}
+
+/* The expected lines are what Keras 3.11.3's own callbacks print (less the
+ * leading newline of some) when fed the same losses: on_epoch_end(e,
+ * {"loss": v}) on keras.callbacks.EarlyStopping(monitor="loss", patience=2,
+ * restore_best_weights=True, verbose=1), ModelCheckpoint(path,
+ * monitor="loss", save_best_only=True or False, save_weights_only=True,
+ * verbose=1) and ReduceLROnPlateau(monitor="loss", patience=1, min_lr=0.001,
+ * verbose=1) on a model compiled with SGD(0.5). */
+static void test_verbose_messages(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/kcl_test_verbose_%d.safetensors", (int)getpid());
+    kcl_callback *cb;
+
+    /* best 4, 1, waits 1, best 0.25 (epoch 4), waits 1, 2: stops after epoch 6 */
+    CHECK_OK(ctx, kcl_early_stopping(&(kcl_early_stopping_options){
+        .monitor = "loss", .patience = 2, .restore_best_weights = 1, .verbose = 1}, &cb));
+    transcript t = scheduled_fit(cb, SCHEDULE, 6);
+    const char *early[] = {"Epoch 6: early stopping",
+                           "Restoring model weights from the end of the best epoch: 4."};
+    assert_lines(&t, 2, early);
+
+    kcl_model_checkpoint_options co = {.path = path, .monitor = "loss", .save_best_only = 1,
+                                       .save_weights_only = 1, .verbose = 1};
+    CHECK_OK(ctx, kcl_model_checkpoint(&co, &cb));
+    t = scheduled_fit(cb, 5, 5);
+    char best[5][160];
+    snprintf(best[0], 160, "Epoch 1: loss improved from None to 4.00000, saving model to %s", path);
+    snprintf(best[1], 160, "Epoch 2: loss improved from 4.00000 to 1.00000, saving model to %s", path);
+    snprintf(best[2], 160, "Epoch 3: loss did not improve from 1.00000");
+    snprintf(best[3], 160, "Epoch 4: loss improved from 1.00000 to 0.25000, saving model to %s", path);
+    snprintf(best[4], 160, "Epoch 5: loss did not improve from 0.25000");
+    const char *best_lines[] = {best[0], best[1], best[2], best[3], best[4]};
+    assert_lines(&t, 5, best_lines);
+    co.save_best_only = 0;
+    CHECK_OK(ctx, kcl_model_checkpoint(&co, &cb));
+    t = scheduled_fit(cb, 2, 2);
+    snprintf(best[0], 160, "Epoch 1: saving model to %s", path);
+    snprintf(best[1], 160, "Epoch 2: saving model to %s", path);
+    assert_lines(&t, 2, best_lines);
+
+    /* 4, 1 improve; 2.25 waits: 0.5 * 0.1; 0.25 improves; 1 waits:
+     * float(0.05f) * 0.1; 1 waits: 0.0005... is below min_lr 0.001. */
+    CHECK_OK(ctx, kcl_reduce_lr_on_plateau(&(kcl_reduce_lr_options){
+        .monitor = "loss", .patience = 1, .min_lr = 0.001f, .verbose = 1}, &cb));
+    t = scheduled_fit(cb, 6, 6);
+    const char *reduce[] = {
+        "Epoch 3: ReduceLROnPlateau reducing learning rate to 0.05.",
+        "Epoch 5: ReduceLROnPlateau reducing learning rate to 0.005000000074505806.",
+        "Epoch 6: ReduceLROnPlateau reducing learning rate to 0.001."};
+    assert_lines(&t, 3, reduce);
+
+    /* verbose 0 (Keras' default): the same fits say nothing */
+    CHECK_OK(ctx, kcl_early_stopping(&(kcl_early_stopping_options){
+        .monitor = "loss", .patience = 2, .restore_best_weights = 1}, &cb));
+    assert_int_equal(scheduled_fit(cb, SCHEDULE, 6).n, 0);
+    co.verbose = 0;
+    CHECK_OK(ctx, kcl_model_checkpoint(&co, &cb));
+    assert_int_equal(scheduled_fit(cb, 2, 2).n, 0);
+    CHECK_OK(ctx, kcl_reduce_lr_on_plateau(&(kcl_reduce_lr_options){
+        .monitor = "loss", .patience = 1, .min_lr = 0.001f}, &cb));
+    assert_int_equal(scheduled_fit(cb, 6, 6).n, 0);
+    unlink(path);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -621,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_survives_nan),
         cmocka_unit_test(test_csv_logger),
         cmocka_unit_test(test_model_checkpoint),
+        cmocka_unit_test(test_verbose_messages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
