@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Writes the seed corpus for fuzzing kcl's loaders (kcl_load_npy, kcl_load_idx,
-kcl_load_csv): a few tiny valid files (valid_*) and invalid ones (bad_*) per
-format. Standard library only; gzip with mtime 0 so reruns are byte-identical.
+kcl_load_csv) and kernel cache entries (cache/, for tests/fuzz/fuzz_cache.c): a
+few tiny valid files (valid_*) and invalid ones (bad_*) per format. Standard library only; gzip with mtime 0 so reruns are byte-identical.
 tests/test_io.c checks that every valid_* file loads and every bad_* file is
 refused with KCL_ERR_FORMAT. Run from anywhere: python3 generate.py"""
 import gzip
 import io
 import os
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -39,6 +40,18 @@ def idx(code, dims, data):
     return bytes([0, 0, code, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + data
 
 
+# The key tests/fuzz/fuzz_cache.c reads entries under (keep the two equal).
+CACHE_KEY = (b"kcl-cache 1\nplatform Fuzz\ndevice fuzz-cpu\ndriver 1.0\nprogram gemm\n"
+             b"source 0123456789abcdef\noptions -cl-std=CL1.2\n")
+
+
+def cache_entry(key, binary):
+    """lib/cache.c's layout, host byte order (little-endian here): magic, key
+    length, binary length, CRC-32 of key and binary, key, binary."""
+    crc = zlib.crc32(key + binary) & 0xFFFFFFFF
+    return b"KCLBIN01" + struct.pack("<IQI", len(key), len(binary), crc) + key + binary
+
+
 def main():
     d = "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }"
     write("npy", "valid_f4_2x3.npy",
@@ -66,6 +79,15 @@ def main():
     write("csv", "bad_ragged.csv", b"1,2\n3\n")
     write("csv", "bad_text.csv", b"1,2\n3,four\n")
     write("csv", "bad_empty_field.csv", b"1,,3\n")
+    # 0xFF, then an options byte (fuzz_csv.c): ';' as delimiter, one header row;
+    # neither valid_ nor bad_, so test_io.c (default options) leaves it alone.
+    write("csv", "options_semicolon.csv", b"\xff\x0aa;b\n1;2\n3;4\n")
+
+    binary = b"\x7fELF" + bytes(range(28))
+    write("cache", "valid_entry.entry", cache_entry(CACHE_KEY, binary))
+    write("cache", "bad_crc.entry", cache_entry(CACHE_KEY, binary)[:-1] + b"\x00")
+    write("cache", "bad_stale_key.entry", cache_entry(CACHE_KEY.replace(b"1.0", b"2.0"), binary))
+    write("cache", "bad_truncated.entry", cache_entry(CACHE_KEY, binary)[:40])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Python's struct, json and zlib only (an implementation independent of kcl's):
 
   tests/data/fuzz/safetensors/*.safetensors   weights and whole-model files
   tests/data/fuzz/json/*.json                 model architectures (kcl_model_from_json)
+  tests/data/fuzz/model/*.safetensors         whole models with optimizer state (kcl_model_load)
 
 tests/test_save.c reads tiny_weights.safetensors (its values are given there)
 and checks that every JSON seed loads. Run from anywhere:
@@ -117,6 +118,22 @@ FUNCTIONAL = {
 }
 
 
+# A compiled model whose file holds optimizer slots (SGD with momentum keeps
+# one, "momentum", per trainable weight) and layer call counts.
+TRAINED = {
+    "class_name": "Sequential",
+    "config": {"name": "trained", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "inp", "batch_shape": [None, 3]}},
+        dense("d", 2),
+        {"class_name": "Dropout", "config": {"name": "drop", "trainable": True, "rate": 0.5,
+                                             "seed": 1}}]},
+    "compile_config": {
+        "optimizer": {"class_name": "SGD", "config": {"learning_rate": 0.1, "momentum": 0.5}},
+        "loss": "mean_squared_error"},
+    "backend": "kcl",
+}
+
+
 def main():
     write("safetensors/tiny_weights.safetensors", safetensors(TINY, {"format": "pt"}))
     write("safetensors/tiny_weights_checksum.safetensors",
@@ -128,6 +145,14 @@ def main():
                       checksum=True))
     write("safetensors/bad_overlap.safetensors",
           safetensors(TINY)[:8] + safetensors(TINY)[8:].replace(b"[24,32]", b"[20,28]"))
+    os.makedirs(os.path.join(ROOT, "model"), exist_ok=True)
+    write("model/trained_sgd.safetensors",
+          safetensors(TINY + [("optimizer/d/kernel/momentum", [3, 2], [0.01 * i for i in range(6)]),
+                              ("optimizer/d/bias/momentum", [2], [-0.5, 0.25])],
+                      {"format": "kcl", "model_config": json.dumps(TRAINED),
+                       "training_state": json.dumps({"optimizer_iterations": 4,
+                                                     "layer_calls": {"drop": 4}})},
+                      checksum=True))
     for name, model in [("sequential", SEQUENTIAL), ("compiled", COMPILED),
                         ("functional_shared_lambda", FUNCTIONAL)]:
         write("json/%s.json" % name, json.dumps(model, indent=2) + "\n")
