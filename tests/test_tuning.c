@@ -17,6 +17,16 @@
 
 enum { n_shipped = sizeof kcl__tuning_defaults / sizeof *kcl__tuning_defaults };
 
+/* Whether entry i repeats the parameters of an earlier entry (one set serves
+ * several CPU names): each distinct set is checked once. */
+static int repeated_set(size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(kcl__tuning_defaults[j].text, kcl__tuning_defaults[i].text) == 0)
+            return 1;
+    return 0;
+}
+
 /* ------------------------------------------------------------ GEMM check -- */
 
 /* C = 1.5 op(A) op(B) + 0.5 C on the device, every element within 2(k+2) ulps
@@ -193,7 +203,7 @@ static void test_gemm_shipped_sets_both_kernels(void **state)
 {
     (void)state;
     for (size_t i = 0; i < n_shipped; i++)
-        for (int direct = 0; direct < 2; direct++) {
+        for (int direct = 0; direct < 2 && !repeated_set(i); direct++) {
             kcl_context *ctx = test_context();
             kcl_tuning t;
             assert_int_equal(kcl__tuning_parse(kcl__tuning_defaults[i].text, &t), 0);
