@@ -6,7 +6,8 @@
  * Every loss and prediction must equal bit for bit those of the same run done
  * single-threaded on the same device first (the runs are deterministic: seeded
  * initializers, fixed data, in-order queues). Also: kcl_errmsg(NULL) is per
- * thread, and kcl_device_list may run on several threads at once.
+ * thread, kcl_device_list may run on several threads at once, and two
+ * contexts may fill one disk cache directory at the same time.
  *
  * Built for ThreadSanitizer too (meson setup ... -Db_sanitize=thread): see
  * tests/tsan.supp for what is suppressed there and why. */
@@ -205,12 +206,75 @@ static void test_errmsg_per_thread(void **state)
     assert_true(r[0].devices > 0);
 }
 
+/* ------------------------------------------------- one disk cache, two threads -- */
+
+typedef struct cache_run {
+    pthread_barrier_t *start;
+    const char *dir;
+    kcl_status status;
+    char error[512];
+} cache_run;
+
+static void *cache_main(void *arg)
+{
+    cache_run *r = arg;
+    kcl_context_options opt = {.device = "pocl", .cache_dir = r->dir};
+    kcl_context *ctx = NULL;
+    r->status = kcl_context_create(&ctx, &opt);
+    pthread_barrier_wait(r->start);
+    if (!r->status)
+        r->status = kcl_build_all(ctx);   /* both compile and store every program */
+    snprintf(r->error, sizeof r->error, "%s", ctx ? kcl_errmsg(ctx) : kcl_errmsg(NULL));
+    kcl_context_free(ctx);
+    return NULL;
+}
+
+/* Two contexts filling one empty cache directory at the same time: every
+ * entry must come out whole, so a third context loads every program from
+ * disk and rejects none. */
+static void test_shared_disk_cache(void **state)
+{
+    (void)state;
+    char dir[256];
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/kcl_test_threads_XXXXXX", base && *base ? base : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    pthread_barrier_t start;
+    assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+    cache_run r[2] = {{.start = &start, .dir = dir}, {.start = &start, .dir = dir}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, cache_main, &r[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < 2; i++)
+        if (r[i].status)
+            fail_msg("%s: %s", kcl_status_name(r[i].status), r[i].error);
+    kcl_context_options opt = {.device = "pocl", .cache_dir = dir};
+    kcl_context *ctx;
+    CHECK_OK(NULL, kcl_context_create(&ctx, &opt));
+    CHECK_OK(ctx, kcl_build_all(ctx));
+    kcl_build_stats stats;
+    CHECK_OK(ctx, kcl_build_stats_get(ctx, &stats));
+    kcl_context_free(ctx);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    printf("# third context: %u programs, %u from disk, %u compiled, %u rejected\n",
+           stats.programs, stats.from_disk, stats.compiled, stats.cache_rejected);
+    assert_int_equal(stats.cache_rejected, 0);
+    assert_int_equal(stats.compiled, 0);
+    assert_int_equal(stats.from_disk, stats.programs);
+}
+
 int main(void)
 {
     test_filter_from_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_contexts_two_threads),
         cmocka_unit_test(test_errmsg_per_thread),
+        cmocka_unit_test(test_shared_disk_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
