@@ -9,8 +9,8 @@
  * thread, kcl_device_list may run on several threads at once, and two
  * contexts may fill one disk cache directory at the same time.
  *
- * Built for ThreadSanitizer too (meson setup ... -Db_sanitize=thread): see
- * tests/tsan.supp for what is suppressed there and why. */
+ * CI runs it under ThreadSanitizer too (.ci/run, build-tsan): clean with no
+ * suppressions, the drivers' own threads included. */
 #include <pthread.h>
 
 #include "common.h"
