@@ -125,6 +125,7 @@ kcl_status kcl_context_create(kcl_context **out, const kcl_context_options *opti
     kcl_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return kcl__fail(NULL, KCL_ERR_MEMORY, "out of host memory creating a context");
+    kcl__blas_context_created();   /* kcl_context_free, on every path, counts it back */
     kcl_status st = apply_options(ctx, opt);
     if (!st)
         st = open_device(ctx, opt);
@@ -152,6 +153,7 @@ void kcl_context_free(kcl_context *ctx)
         clReleaseCommandQueue(ctx->queue);
     if (ctx->cl)
         clReleaseContext(ctx->cl);
+    kcl__blas_context_freed();
     free(ctx->cache_dir);
     free(ctx->binary_dir);
     free(ctx->kernel_dir);
