@@ -25,9 +25,36 @@
  *    functions accept NULL.
  *  - A context owns everything created on it: kcl_context_free releases its
  *    tensors, programs and queue. Freeing a tensor earlier is allowed.
- *  - Thread safety: separate contexts may be used from separate threads at the
- *    same time. One context (and everything on it) must be used by one thread at
- *    a time.
+ *  - Thread safety (tests/test_threads.c checks the first four under
+ *    ThreadSanitizer):
+ *      - Separate contexts may be used from separate threads at the same
+ *        time, on the same device or on different ones, including their
+ *        creation and release; results are the same as single-threaded.
+ *      - kcl_errmsg(NULL) is per thread: context-less failures on one thread
+ *        never overwrite another thread's message.
+ *      - kcl_device_list, kcl_status_name and kcl_status_string may be called
+ *        from any thread at any time.
+ *      - Contexts (and processes) may share one disk cache directory: entries
+ *        are written under unique temporary names and renamed.
+ *    Not thread-safe:
+ *      - One context, and everything created on it or added to its models
+ *        (tensors, layers, models, optimizers, metrics, datasets, tapes,
+ *        callbacks, histories), used from two threads at once: every call,
+ *        reads included, enqueues on the context's one queue and sets its
+ *        message. Hand a context to another thread only with your own
+ *        synchronisation in between. Objects of one context never go to
+ *        another context's calls.
+ *      - CLBlast keeps GEMM parameters per device in one table for the whole
+ *        process, and kcl sets them at context creation (README, "Tuning
+ *        CLBlast for a device"). Two contexts on the same device share the
+ *        parameters of the last one created: harmless when both read the
+ *        same tuning (the usual case: same environment, same cache
+ *        directory), but contexts on one device with different tuning files,
+ *        or kcl-tune running beside another context on its device, change
+ *        the other context's GEMM kernels (its speed, and the rounding of
+ *        its products).
+ *      - kcl reads the environment (KCL_DEVICE, KCL_CACHE_DIR, ...) when a
+ *        context is created: do not setenv on another thread meanwhile.
  *  - Option structs: a zero-filled struct (or NULL) means the defaults.
  *  - Nothing process-wide: kcl installs no signal handler and never changes
  *    the locale, environment variables, working directory, stdio buffering or

@@ -8,6 +8,7 @@
  * Entries are written to a temporary file and renamed into place: a reader sees
  * the old entry or the new one, never half of one. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,12 +170,17 @@ kcl_status kcl__cache_write(kcl_context *ctx, const char *dir, const kcl_cache_k
         return kcl__fail(ctx, KCL_ERR_IO, "cannot create directory '%s': %s", dir,
                          strerror(errno));
     char suffix[64];
-    static _Thread_local unsigned counter;
-    snprintf(suffix, sizeof suffix, ".tmp.%ld.%u", (long)getpid(), counter++);
+    /* One counter for the whole process: two threads whose contexts build the
+     * same program at once must not share a temporary file (a per-thread
+     * counter gave both ".0": one truncated the other's half-written file).
+     * "x" refuses a name that exists anyway. */
+    static atomic_uint counter;
+    snprintf(suffix, sizeof suffix, ".tmp.%ld.%u", (long)getpid(),
+             atomic_fetch_add(&counter, 1u));
     char *tmp = entry_path(dir, key->file, suffix);
     char *path = entry_path(dir, key->file, "");
     kcl_status st = KCL_OK;
-    FILE *f = tmp && path ? fopen(tmp, "wb") : NULL;
+    FILE *f = tmp && path ? fopen(tmp, "wbx") : NULL;
     if (!f) {
         st = kcl__fail(ctx, KCL_ERR_IO, "cannot write the cache entry in '%s': %s", dir,
                        strerror(errno));

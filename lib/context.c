@@ -126,6 +126,7 @@ kcl_status kcl__context_new(const kcl_context_options *options, kcl_context **ou
     kcl_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return kcl__fail(NULL, KCL_ERR_MEMORY, "out of host memory creating a context");
+    kcl__blas_context_created();   /* kcl_context_free, on every path, counts it back */
     kcl_status st = apply_options(ctx, options ? options : &defaults);
     if (!st)
         st = kcl__faults_from_env(ctx);
@@ -182,6 +183,7 @@ void kcl_context_free(kcl_context *ctx)
         clReleaseContext(ctx->cl);
     if (ctx->device)
         clReleaseDevice(ctx->device);
+    kcl__blas_context_freed();
     free(ctx->cache_dir);
     free(ctx->binary_dir);
     free(ctx->kernel_dir);

@@ -1,5 +1,6 @@
 /* gemm.c: matrix products through CLBlast on the context's queue. */
 #include <clblast_c.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "internal.h"
@@ -33,6 +34,24 @@ kcl_status kcl__blas_fail(kcl_context *ctx, int code, const char *call)
 {
     return kcl__fail(ctx, code == CLBlastInsufficientMemoryTemp ? KCL_ERR_MEMORY : KCL_ERR_BLAS,
                      "%s failed: %s (%d)", call, clblast_name((CLBlastStatusCode)code), code);
+}
+
+/* Live kcl contexts in the process (see internal.h). */
+static atomic_int live_contexts;
+
+void kcl__blas_context_created(void)
+{
+    atomic_fetch_add(&live_contexts, 1);
+}
+
+void kcl__blas_context_freed(void)
+{
+    /* CLBlast's caches take their own lock, and programs in use by another
+     * thread stay alive through their references: a context created meanwhile
+     * at worst rebuilds its CLBlast programs. The tuned parameters are kept
+     * elsewhere by CLBlast and survive. */
+    if (atomic_fetch_sub(&live_contexts, 1) == 1)
+        CLBlastClearCache();
 }
 
 static kcl_status check_matrix(kcl_context *ctx, const kcl_tensor *t, char which)

@@ -350,5 +350,13 @@ kcl_status kcl__gemm_direct(kcl_context *ctx, bool trans_a, bool trans_b, cl_uin
                             cl_ulong b_off, float beta, cl_mem c, cl_ulong c_off);
 /* A failed CLBlast call as a status and message. */
 kcl_status kcl__blas_fail(kcl_context *ctx, int code, const char *call);
+/* Context bookkeeping for CLBlast (gemm.c): CLBlast caches its compiled
+ * programs for the whole process, and each holds its OpenCL context alive.
+ * When the last kcl context goes, kcl empties that cache, so freed contexts
+ * are really released and nothing of a driver is left for exit handlers to
+ * release after the driver tore itself down (Oclgrind's thread-local state
+ * goes before CLBlast's cache: a write into freed memory at exit). */
+void kcl__blas_context_created(void);
+void kcl__blas_context_freed(void);
 
 #endif

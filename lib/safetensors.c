@@ -4,6 +4,7 @@
  * "data_offsets": [begin, end]}, ..., "__metadata__": {string: string}}
  * padded with spaces, then the data, which the tensors cover exactly. Files
  * are treated as hostile: every number is checked before it is used. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +82,9 @@ static char *header_text(size_t n, const kcl_st_out *tensors, size_t n_meta,
                          const kcl_st_meta *meta, uint32_t crc, size_t *len)
 {
     json_object *root = json_object_new_object(), *md = json_object_new_object();
-    char hex[16];
-    snprintf(hex, sizeof hex, "%08x", (unsigned)crc);
+    char hex[32];
+    /* The header's own CRC is a placeholder here; seal_header fills it in. */
+    snprintf(hex, sizeof hex, "%08x-00000000", (unsigned)crc);
     for (size_t i = 0; i < n_meta; i++)
         json_object_object_add(md, meta[i].key, json_object_new_string(meta[i].value));
     json_object_object_add(md, KCL_ST_CHECKSUM_KEY, json_object_new_string(hex));
@@ -104,6 +106,47 @@ static char *header_text(size_t n, const kcl_st_out *tensors, size_t n_meta,
     }
     json_object_put(root);
     return text;
+}
+
+/* The checksum value: 8 hex digits, the CRC-32 of the data section, then for
+ * files kcl writes since the header was covered too, "-" and 8 hex digits,
+ * the CRC-32 of the whole header text with those last 8 digits read as
+ * "00000000". A byte flipped anywhere in the header (names, shapes, offsets,
+ * the architecture and training state in the metadata) is thus caught, not
+ * only one in the data. The value sits in the header it covers, so it is
+ * found by its exact text: json-c writes it as "checksum_crc32":"...", and
+ * inside a JSON string every quote is escaped, so that text occurs nowhere
+ * else. Returns the offset of the 8 header digits, or 0 when the text does
+ * not occur exactly once. */
+static size_t header_crc_offset(const char *text, const char *value)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":\"%s\"", KCL_ST_CHECKSUM_KEY, value);
+    const char *hit = strstr(text, pattern);
+    if (!hit || strstr(hit + 1, pattern))
+        return 0;
+    return (size_t)(hit - text) + strlen(pattern) - 9;
+}
+
+static uint32_t header_crc(const char *text, size_t len, size_t at)
+{
+    uLong crc = crc32(0L, (const Bytef *)text, (uInt)at);
+    crc = crc32(crc, (const Bytef *)"00000000", 8);
+    return (uint32_t)crc32(crc, (const Bytef *)text + at + 8, (uInt)(len - at - 8));
+}
+
+/* Fills in the header's own CRC (see header_crc_offset); false if the
+ * placeholder is not where it should be. */
+static bool seal_header(char *text, size_t len, uint32_t data_crc)
+{
+    char value[32], hex[16];
+    snprintf(value, sizeof value, "%08x-00000000", (unsigned)data_crc);
+    size_t at = header_crc_offset(text, value);
+    if (!at)
+        return false;
+    snprintf(hex, sizeof hex, "%08x", (unsigned)header_crc(text, len, at));
+    memcpy(text + at, hex, 8);
+    return true;
 }
 
 static bool write_all(FILE *f, const void *data, size_t size)
@@ -181,9 +224,18 @@ kcl_status kcl__st_write(kcl_context *ctx, const char *path, size_t n, const kcl
                          size_t n_meta, const kcl_st_meta *meta)
 {
     size_t header_len = 0;
-    char *header = header_text(n, tensors, n_meta, meta, data_crc(n, tensors), &header_len);
+    uint32_t crc = data_crc(n, tensors);
+    char *header = header_text(n, tensors, n_meta, meta, crc, &header_len);
     size_t tmp_size = strlen(path) + 32;
     char *tmp = malloc(tmp_size);
+    if (header && !seal_header(header, header_len, crc)) {
+        /* Only a metadata value holding the placeholder's exact text could
+         * do this; kcl's own metadata never does. */
+        free(header);
+        free(tmp);
+        return kcl__fail(ctx, KCL_ERR_ARGUMENT, "saving '%s': the metadata holds the checksum's "
+                         "text", path);
+    }
     if (!header || !tmp) {
         free(header);
         free(tmp);
@@ -403,19 +455,47 @@ static kcl_status parse_json(reader *r, const char *text, size_t len, json_objec
     return KCL_OK;
 }
 
-static kcl_status verify_checksum(reader *r, const kcl_st_file *f, bool required)
+static bool is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* The header part of the checksum (see header_crc_offset), when present. */
+static kcl_status verify_header(reader *r, const char *want, const char *header, size_t len)
+{
+    size_t at = header_crc_offset(header, want);
+    if (!at)
+        return kcl__fail(r->ctx, KCL_ERR_FORMAT, "'%s': the checksum is not written where the "
+                         "header says: the file is corrupt", r->path);
+    char have[16];
+    snprintf(have, sizeof have, "%08x", (unsigned)header_crc(header, len, at));
+    if (strncmp(want + 9, have, 8) != 0)
+        return kcl__fail(r->ctx, KCL_ERR_FORMAT, "'%s': header checksum mismatch (the file says "
+                         "%.8s, the header gives %s): the file is corrupt", r->path, want + 9, have);
+    return KCL_OK;
+}
+
+static kcl_status verify_checksum(reader *r, const kcl_st_file *f, bool required,
+                                  const char *header, size_t header_len)
 {
     const char *want = kcl__st_meta(f, KCL_ST_CHECKSUM_KEY);
     if (!want)
         return required ? kcl__fail(r->ctx, KCL_ERR_FORMAT, "'%s': no %s in the metadata", r->path,
                                     KCL_ST_CHECKSUM_KEY)
                         : KCL_OK;
+    size_t n = strlen(want);
+    if (!((n == 8 || (n == 17 && want[8] == '-' && is_hex(want + 9, 8))) && is_hex(want, 8)))
+        return kcl__fail(r->ctx, KCL_ERR_FORMAT, "'%s': the checksum '%.20s' is malformed: the "
+                         "file is corrupt", r->path, want);
     char have[16];
     snprintf(have, sizeof have, "%08x", (unsigned)crc_of(f->data, (size_t)r->data_size));
-    if (strcmp(want, have) != 0)
-        return kcl__fail(r->ctx, KCL_ERR_FORMAT, "'%s': checksum mismatch (the file says %.16s, "
+    if (strncmp(want, have, 8) != 0)
+        return kcl__fail(r->ctx, KCL_ERR_FORMAT, "'%s': checksum mismatch (the file says %.8s, "
                          "the data gives %s): the file is corrupt", r->path, want, have);
-    return KCL_OK;
+    return n == 17 ? verify_header(r, want, header, header_len) : KCL_OK;
 }
 
 /* Reads the header length, the header text and the data section. */
@@ -469,7 +549,7 @@ kcl_status kcl__st_read(kcl_context *ctx, const char *path, bool require_checksu
     if (!st)
         st = parse_header(&r, root, out);
     if (!st)
-        st = verify_checksum(&r, out, require_checksum);
+        st = verify_checksum(&r, out, require_checksum, header, header_len);
     if (!st && host_is_big_endian())
         swap_words(out->data, (size_t)(r.data_size / 4));
     json_object_put(root);

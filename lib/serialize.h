@@ -7,7 +7,10 @@
 
 /* ------------------------------------------------------------ safetensors -- */
 
-/* The metadata key of the CRC-32 (zlib) of the data section, as 8 hex digits. */
+/* The metadata key of the checksum: the CRC-32 (zlib) of the data section as
+ * 8 hex digits; in files kcl writes followed by "-" and the CRC-32 of the
+ * header itself (safetensors.c says how), so that a damaged header is caught
+ * too. A value of 8 digits alone (older or foreign files) checks the data. */
 #define KCL_ST_CHECKSUM_KEY "checksum_crc32"
 /* The largest header read (the reference implementation's limit). */
 #define KCL_ST_MAX_HEADER 100000000ULL
