@@ -59,9 +59,12 @@
  *  - Nothing process-wide: kcl installs no signal handler and never changes
  *    the locale, environment variables, working directory, stdio buffering or
  *    the C library's random seed. Its text output goes through a per-context
- *    log callback (kcl_set_log_callback), stdout/stderr by default. One shared
- *    thing: tuned CLBlast GEMM parameters are handed to CLBlast, which keeps
- *    them per device for the whole process ($KCL_NO_TUNING=1 skips that).
+ *    log callback (kcl_set_log_callback), stdout/stderr by default. Two
+ *    things touch CLBlast's process-wide state: tuned GEMM parameters are
+ *    handed to CLBlast, which keeps them per device for the whole process
+ *    ($KCL_NO_TUNING=1 skips that), and freeing the last kcl context empties
+ *    CLBlast's program cache (so the OpenCL contexts it held go away; another
+ *    CLBlast user in the process recompiles once).
  *  - Applications that use OpenCL themselves: include kcl_opencl.h, which
  *    builds a context on their cl_context and queue, wraps their cl_mem
  *    buffers as tensors and orders kcl's work against their cl_events.

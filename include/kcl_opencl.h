@@ -29,10 +29,11 @@
  *    call clRetain... to keep one longer.
  *  - Events from kcl_enqueue_marker are the caller's to release.
  *  - CLBlast, which kcl uses for matrix products, caches its compiled
- *    programs process-wide, and each holds a reference on its cl_context:
- *    after a matmul, the context outlives its last clReleaseContext until
- *    the application calls CLBlastClearCache() (kcl never does: the cache is
- *    shared with any other CLBlast use in the process).
+ *    programs process-wide, and each holds a reference on its cl_context.
+ *    When the last kcl context of the process is freed, kcl empties that
+ *    cache (CLBlastClearCache), so the application's context really goes
+ *    with its last release. Another CLBlast user in the same process then
+ *    rebuilds its programs on its next call (a cost, not an error).
  *
  * Ordering
  *  - kcl enqueues all its work on one in-order queue (the application's when

@@ -22,10 +22,9 @@
 //   first CPU device of the first such platform, else its first device. With
 //   no choice and no PoCL, the first platform that has a device.
 //
-// Build: c++ -std=c++17 embed.cpp $(pkg-config --cflags --libs kcl OpenCL clblast)
+// Build: c++ -std=c++17 embed.cpp $(pkg-config --cflags --libs kcl OpenCL)
 #define CL_TARGET_OPENCL_VERSION 120   // before any OpenCL header: the 1.2 API
 #include <kcl_opencl.h>
-#include <clblast_c.h>                  // only for CLBlastClearCache, see run()
 
 #include <algorithm>
 #include <chrono>
@@ -404,11 +403,8 @@ int run(const char *choice)
             throw error("kcl_context_from_cl did not retain the queue exactly once");
         result = run_pipeline(app, raw);
     }   // kcl_context_free: kcl releases all it retained
-    // CLBlast, which kcl uses for matrix products, still holds the context
-    // through its process-wide cache of compiled programs until the
-    // application empties it (kcl_opencl.h).
-    if (CLBlastClearCache() != CLBlastSuccess)
-        throw error("CLBlastClearCache failed");
+    // With its last context, kcl also emptied CLBlast's cache of compiled
+    // programs, which held references on our context (kcl_opencl.h).
     const reference_counts after = settled_references(app, before);
 
     std::vector<double> targets, want;

@@ -5,7 +5,7 @@
 # tests/install/consumer.c (C11) and samples/embed.cpp (C++17) against the
 # INSTALLED header and library through pkg-config, twice:
 #   shared: pkg-config --cflags --libs kcl, run with LD_LIBRARY_PATH (embed,
-#           an OpenCL application itself: pkg-config ... kcl OpenCL clblast);
+#           an OpenCL application itself: pkg-config ... kcl OpenCL);
 #   static: libkcl.a by its full path plus pkg-config --static --libs kcl, so
 #           a dependency missing from kcl.pc's Requires.private or
 #           Libs.private fails the link;
@@ -105,7 +105,7 @@ compile consumer "$cc" "-std=c11 -Wall -Wextra -Werror" "$src/tests/install/cons
 programs="consumer consumer-static"
 if [ -n "$cxx" ]; then
     compile embed "$cxx" "-std=c++17 -Wall -Wextra -Wpedantic -Werror" "$src/samples/embed.cpp" \
-        "OpenCL clblast"
+        "OpenCL"
     programs="$programs embed embed-static"
 else
     echo "no C++ compiler: samples/embed.cpp not built"
