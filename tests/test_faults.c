@@ -253,7 +253,7 @@ static void fit_sweep(fault_kind kind)
                      kind_name[kind], (long long)n, in_use(), before);
     }
     /* every step's allocations or enqueues were reached (dozens of each) */
-    print_message("%s faults: %lld points in one epoch\n", kind_name[kind], (long long)n - 1);
+    print_message("# %s faults: %lld points in one epoch\n", kind_name[kind], (long long)n - 1);
     assert_true(n > 20);
 }
 
