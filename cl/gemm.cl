@@ -1,24 +1,179 @@
-// gemm.cl: kcl's own matrix product, for offline mode: CLBlast compiles its
-// kernels from source at run time, which an FPGA toolchain cannot do, so a
-// context that loads only precompiled binaries multiplies with this one.
+// gemm.cl: kcl's own matrix product, C = alpha * op(A) * op(B) + beta * C,
+// row-major, for a batch of products at element strides.
 //
-// C = alpha * op(A) * op(B) + beta * C, all row-major. Element (i, p) of op(A)
-// is a[a_offset + i * a_row + p * a_col]: (k, 1) for A, (1, m) for Aᵀ; the same
-// for B. One work-item per element of C; beta == 0 never reads C (BLAS rule).
-__kernel void gemm_direct(const uint m, const uint n, const uint k, const float alpha,
-                          __global const float *a, const ulong a_offset,
-                          const ulong a_row, const ulong a_col,
-                          __global const float *b, const ulong b_offset,
-                          const ulong b_row, const ulong b_col,
-                          const float beta, __global float *c, const ulong c_offset)
+// lib/gemm.c runs it where CLBlast cannot or should not: offline mode (an
+// FPGA toolchain cannot compile CLBlast's kernels at run time) and on CPU
+// devices, where it beats CLBlast at every size kcl's benchmark measures:
+// CLBlast's host work per call (kernel objects, temporary buffers, separate
+// pad and transpose kernels) costs 20 us and more on PoCL, and its kernels
+// are written for GPUs' local memory.
+//
+// Each work-item computes 8 rows x 16 columns of C for `tiles` tiles stacked
+// down the rows, the block held in 16-wide vectors: per step p of the inner
+// dimension, row p of op(B) (16 columns) is one vector and each of the 8
+// elements of op(A) is broadcast into it, the register-blocked scheme of CPU
+// BLAS kernels, which CPU compilers turn into broadcast vector FMAs. An
+// item's tiles share its 16 columns of B, which stay in cache. Edge tiles
+// read clamped (valid) elements and store only what lies inside C.
+//
+// op(B) must have its 16 columns side by side in memory, which B transposed
+// has not: the host transposes B first (gemm_transpose), except when the
+// inner dimension is at most NARROW_K, where each work-item copies its
+// 16-column strip of op(B) into private memory instead (no extra launch).
+//
+// The sum over p runs in order with fma, so a result does not depend on the
+// tiling or the device's thread count.
+
+#define TILE_M 8
+#define TILE_N 16
+#define NARROW_K 32
+
+// Mirrors kcl_gemm_args in lib/gemm.c. Operand i of product z (the third
+// global id) starts at element off[i] + z * stride[i]; rows lda, ldb, ldc apart.
+typedef struct kcl_gemm_args {
+    uint m, n, k, lda, ldb, ldc, tiles, unused;
+    float alpha, beta;
+    ulong off[3], stride[3];
+} kcl_gemm_args;
+
+// Element (i, p) of op(A).
+#define A_AT(i, p) (ta ? a[(size_t)(p) * g->lda + (i)] : a[(size_t)(i) * g->lda + (p)])
+
+// Row p of B (not transposed), columns j0 .. j0 + 15; columns past n repeat
+// column n - 1.
+inline float16 row_of_b(const kcl_gemm_args *g, __global const float *b, const uint p,
+                        const uint j0)
 {
-    const uint j = get_global_id(0);
-    const uint i = get_global_id(1);
-    if (i >= m || j >= n)
+    float v[TILE_N];
+    for (uint l = 0; l < TILE_N; l++)
+        v[l] = b[(size_t)p * g->ldb + min(j0 + l, g->n - 1)];
+    return vload16(0, v);
+}
+
+inline void store_row(const kcl_gemm_args *g, __global float *c, const uint j0,
+                      const float16 acc)
+{
+    const float alpha = g->alpha, beta = g->beta;
+    if (j0 + TILE_N <= g->n) {
+        const float16 r = beta == 0.0f ? alpha * acc : alpha * acc + beta * vload16(0, c + j0);
+        vstore16(r, 0, c + j0);
         return;
-    float sum = 0.0f;
-    for (uint p = 0; p < k; p++)
-        sum += a[a_offset + i * a_row + p * a_col] * b[b_offset + p * b_row + j * b_col];
-    const ulong at = c_offset + (ulong)i * n + j;
-    c[at] = beta == 0.0f ? alpha * sum : alpha * sum + beta * c[at];
+    }
+    float v[TILE_N];
+    vstore16(acc, 0, v);
+    for (uint l = 0; j0 + l < g->n; l++)
+        c[j0 + l] = beta == 0.0f ? alpha * v[l] : alpha * v[l] + beta * c[j0 + l];
+}
+
+// The tile's eight rows, written out: accumulators in an array indexed by a
+// loop stay in memory with some compilers (PoCL's among them).
+#define FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define ROW_INDEX(r) const uint row##r = min(i0 + r, g->m - 1);
+#define ACC_ZERO(r) float16 acc##r = 0.0f;
+#define ACC_STEP(r) acc##r = fma((float16)A_AT(row##r, p), bv, acc##r);
+#define ACC_STORE(r)                                                                        \
+    if (i0 + r < g->m)                                                                      \
+        store_row(g, c + (size_t)(i0 + r) * g->ldc, j0, acc##r);
+// Steps p0 .. p1 - 1 of the tile, with row p of op(B) given by ROW.
+#define ACCUMULATE(p0, p1, ROW)                                                             \
+    for (uint p = (p0); p < (p1); p++) {                                                    \
+        const float16 bv = (ROW);                                                           \
+        FOR_ROWS(ACC_STEP)                                                                  \
+    }
+
+// The tile at (i0, j0) with B in global memory: rows of B are vector loads
+// where their 16 elements lie inside B (the first `fast` rows), else built
+// element by element.
+inline void tile_global(const bool ta, const kcl_gemm_args *g, __global const float *a,
+                        __global const float *b, __global float *c, const uint i0,
+                        const uint j0, const uint fast)
+{
+    FOR_ROWS(ROW_INDEX)
+    FOR_ROWS(ACC_ZERO)
+    ACCUMULATE(0, fast, vload16(0, b + (size_t)p * g->ldb + j0))
+    ACCUMULATE(fast, g->k, row_of_b(g, b, p, j0))
+    FOR_ROWS(ACC_STORE)
+}
+
+// The tile at (i0, j0) with op(B)'s 16 columns in a private strip, k x 16.
+inline void tile_strip(const bool ta, const kcl_gemm_args *g, __global const float *a,
+                       const float *strip, __global float *c, const uint i0, const uint j0)
+{
+    FOR_ROWS(ROW_INDEX)
+    FOR_ROWS(ACC_ZERO)
+    ACCUMULATE(0, g->k, vload16(p, strip))
+    FOR_ROWS(ACC_STORE)
+}
+
+// Rows p of B (k rows of n, ldb apart) whose 16 elements from column j0 lie
+// inside B: all k when the tile is inside C's columns, else those that end
+// before B's last element (the columns past n then hold the next row's
+// values, which the tile never stores).
+inline uint fast_rows(const kcl_gemm_args *g, const uint j0)
+{
+    if (j0 + TILE_N <= g->n)
+        return g->k;
+    const ulong end = (ulong)(g->k - 1) * g->ldb + g->n, need = j0 + TILE_N;
+    return need > end ? 0 : (uint)((end - need) / g->ldb + 1);
+}
+
+// Work-item (x, y, z): columns 16x, rows 8 * tiles * y onwards, product z.
+#define ITEM_START                                                                          \
+    const uint j0 = (uint)get_global_id(0) * TILE_N;                                        \
+    const uint first = (uint)get_global_id(1) * TILE_M * g->tiles;                          \
+    if (j0 >= g->n || first >= g->m)                                                        \
+        return;                                                                             \
+    const ulong z = get_global_id(2);                                                       \
+    a += g->off[0] + z * g->stride[0];                                                      \
+    b += g->off[1] + z * g->stride[1];                                                      \
+    c += g->off[2] + z * g->stride[2];
+#define FOR_TILES for (uint i0 = first; i0 < g->m && i0 < first + TILE_M * g->tiles; i0 += TILE_M)
+
+// B not transposed.
+inline void items_b(const bool ta, const kcl_gemm_args *g, __global const float *a,
+                    __global const float *b, __global float *c)
+{
+    ITEM_START
+    const uint fast = fast_rows(g, j0);
+    FOR_TILES tile_global(ta, g, a, b, c, i0, j0, fast);
+}
+
+// B transposed (n x k, ldb apart) with k <= NARROW_K.
+inline void items_bt(const bool ta, const kcl_gemm_args *g, __global const float *a,
+                     __global const float *b, __global float *c)
+{
+    ITEM_START
+    float strip[NARROW_K * TILE_N];
+    for (uint l = 0; l < TILE_N; l++) {
+        __global const float *col = b + (size_t)min(j0 + l, g->n - 1) * g->ldb;
+        for (uint p = 0; p < g->k; p++)
+            strip[p * TILE_N + l] = col[p];
+    }
+    FOR_TILES tile_strip(ta, g, a, strip, c, i0, j0);
+}
+
+#define GEMM_KERNEL(NAME, ITEMS, TA)                                                        \
+    __kernel void NAME(const kcl_gemm_args args, __global const float *a,                   \
+                       __global const float *b, __global float *c)                          \
+    {                                                                                       \
+        ITEMS(TA, &args, a, b, c);                                                          \
+    }
+
+GEMM_KERNEL(gemm_nn, items_b, false)
+GEMM_KERNEL(gemm_tn, items_b, true)
+GEMM_KERNEL(gemm_nt_narrow, items_bt, false)
+GEMM_KERNEL(gemm_tt_narrow, items_bt, true)
+
+// dst (k x n per matrix, contiguous) = op(B) for B transposed (n x k, ld
+// apart, matrix z at src_off + z * src_stride). Work-item (x, y, z): element
+// (y, x) of matrix z.
+__kernel void gemm_transpose(const uint k, const uint n, __global const float *src,
+                             const ulong src_off, const ulong src_stride, const uint ld,
+                             __global float *dst)
+{
+    const uint x = get_global_id(0), y = get_global_id(1);
+    if (x >= n || y >= k)
+        return;
+    const ulong z = get_global_id(2);
+    dst[(z * k + y) * n + x] = src[src_off + z * src_stride + (size_t)x * ld + y];
 }

@@ -147,6 +147,17 @@ void kcl_device_list_free(kcl_device_info *list);
 
 typedef struct kcl_context kcl_context;
 
+/* What multiplies matrices (kcl_gemm, Dense, kcl_matmul and their gradients). */
+typedef enum kcl_gemm_engine {
+    /* $KCL_GEMM ("clblast" or "kcl") when set; else kcl's own kernel on CPU
+     * devices, where it is the faster (README, bench_gemm), and CLBlast on
+     * GPUs and accelerators, whose tuned parameters CLBlast ships. */
+    KCL_GEMM_AUTO = 0,
+    KCL_GEMM_CLBLAST,            /* CLBlast, with kcl's tuned parameters */
+    KCL_GEMM_KCL,                /* kcl's kernel (cl/gemm.cl); always so in offline
+                                  * mode, where asking for CLBlast is an error */
+} kcl_gemm_engine;
+
 typedef struct kcl_context_options {
     /* Which device: NULL means $KCL_DEVICE, and when that is unset the first
      * GPU, else the first CPU, else the first accelerator (simulators such as
@@ -166,6 +177,7 @@ typedef struct kcl_context_options {
      * $KCL_OFFLINE=1, with $KCL_BINARY_DIR naming the directory. */
     int offline;
     const char *binary_dir;
+    kcl_gemm_engine gemm;
 } kcl_context_options;
 
 /* Creates a context on the chosen device with an in-order queue. On failure
@@ -182,6 +194,8 @@ const char *kcl_errmsg(const kcl_context *ctx);
 
 /* The device the context runs on. */
 const kcl_device_info *kcl_context_device(const kcl_context *ctx);
+/* The engine the context multiplies with: KCL_GEMM_CLBLAST or KCL_GEMM_KCL. */
+kcl_gemm_engine kcl_context_gemm(const kcl_context *ctx);
 
 /* Blocks until every operation enqueued on the context has finished. */
 kcl_status kcl_context_finish(kcl_context *ctx);

@@ -65,6 +65,33 @@ static char *default_cache_dir(void)
     return dir;
 }
 
+/* The engine asked for: the option, else $KCL_GEMM; AUTO is resolved once
+ * the device is known. */
+static kcl_status gemm_option(kcl_context *ctx, const kcl_context_options *opt)
+{
+    const char *env = getenv("KCL_GEMM");
+    ctx->gemm = opt->gemm;
+    if (opt->gemm < KCL_GEMM_AUTO || opt->gemm > KCL_GEMM_KCL)
+        return kcl__fail(NULL, KCL_ERR_ARGUMENT, "kcl_context_options.gemm: unknown engine %d",
+                         (int)opt->gemm);
+    if (ctx->gemm == KCL_GEMM_AUTO && env && *env) {
+        if (strcmp(env, "clblast") == 0)
+            ctx->gemm = KCL_GEMM_CLBLAST;
+        else if (strcmp(env, "kcl") == 0)
+            ctx->gemm = KCL_GEMM_KCL;
+        else
+            return kcl__fail(NULL, KCL_ERR_ARGUMENT,
+                             "$KCL_GEMM is '%s': expected 'clblast' or 'kcl'", env);
+    }
+    if (ctx->offline && opt->gemm == KCL_GEMM_CLBLAST)
+        return kcl__fail(NULL, KCL_ERR_ARGUMENT,
+                         "offline mode multiplies with kcl's kernel only: CLBlast compiles "
+                         "its kernels at run time");
+    if (ctx->offline)
+        ctx->gemm = KCL_GEMM_KCL;   /* whatever $KCL_GEMM prefers */
+    return KCL_OK;
+}
+
 static kcl_status apply_options(kcl_context *ctx, const kcl_context_options *opt)
 {
     if (!opt->disable_disk_cache)
@@ -80,7 +107,7 @@ static kcl_status apply_options(kcl_context *ctx, const kcl_context_options *opt
         ctx->binary_dir = dup_or_null(dir);
     }
     ctx->kernel_dir = dup_or_null(getenv("KCL_KERNEL_DIR"));
-    return KCL_OK;
+    return gemm_option(ctx, opt);
 }
 
 static kcl_status open_device(kcl_context *ctx, const kcl_context_options *opt)
@@ -141,6 +168,9 @@ kcl_status kcl__context_new(const kcl_context_options *options, kcl_context **ou
 kcl_status kcl__context_ready(kcl_context *ctx)
 {
     kcl__tuning_apply(ctx);   /* tuned CLBlast parameters; never fails */
+    if (ctx->gemm == KCL_GEMM_AUTO)
+        ctx->gemm = ctx->offline || (ctx->info.type & KCL_DEVICE_CPU) ? KCL_GEMM_KCL
+                                                                       : KCL_GEMM_CLBLAST;
     return KCL_OK;
 }
 
@@ -189,6 +219,11 @@ void kcl_context_free(kcl_context *ctx)
     free(ctx->kernel_dir);
     free(ctx->errmsg);
     free(ctx);
+}
+
+kcl_gemm_engine kcl_context_gemm(const kcl_context *ctx)
+{
+    return ctx ? ctx->gemm : KCL_GEMM_AUTO;
 }
 
 const kcl_device_info *kcl_context_device(const kcl_context *ctx)

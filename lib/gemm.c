@@ -69,28 +69,127 @@ static kcl_status check_matrix(kcl_context *ctx, const kcl_tensor *t, char which
     return KCL_OK;
 }
 
-kcl_status kcl__gemm_direct(kcl_context *ctx, bool trans_a, bool trans_b, cl_uint m, cl_uint n,
-                            cl_uint k, float alpha, cl_mem a, cl_ulong a_off, cl_mem b,
-                            cl_ulong b_off, float beta, cl_mem c, cl_ulong c_off)
+/* Mirrors kcl_gemm_args in cl/gemm.cl. */
+typedef struct kcl_gemm_args {
+    cl_uint m, n, k, lda, ldb, ldc, tiles, unused;
+    cl_float alpha, beta;
+    cl_ulong off[3], stride[3];
+} kcl_gemm_args;
+
+/* The kernel copies op(B)'s columns into private memory up to this inner
+ * dimension (NARROW_K in cl/gemm.cl), and the host transposes B beyond it. */
+enum { narrow_k = 32 };
+
+/* Row tiles (of 8 rows) per work-item: as many as keep at least 16
+ * work-items in flight, so that every thread of a CPU device gets several
+ * (an item's tiles share its 16 columns of op(B), which stay in cache). */
+static cl_uint tiles_per_item(size_t items, size_t row_tiles)
 {
-    /* Element (i, p) of op(A) sits at a_off + i * a_row + p * a_col. */
-    cl_ulong a_row = trans_a ? 1 : k, a_col = trans_a ? m : 1;
-    cl_ulong b_row = trans_b ? 1 : n, b_col = trans_b ? k : 1;
-    kcl_arg args[] = {KCL_ARG(m), KCL_ARG(n), KCL_ARG(k), KCL_ARG(alpha), KCL_ARG(a),
-                      KCL_ARG(a_off), KCL_ARG(a_row), KCL_ARG(a_col), KCL_ARG(b), KCL_ARG(b_off),
-                      KCL_ARG(b_row), KCL_ARG(b_col), KCL_ARG(beta), KCL_ARG(c), KCL_ARG(c_off)};
+    size_t tiles = 1;
+    while (tiles < 8 && items * ((row_tiles + 2 * tiles - 1) / (2 * tiles)) >= 16)
+        tiles *= 2;
+    return (cl_uint)tiles;
+}
+
+/* local: the work-group size, NULL for the driver's choice. */
+static kcl_status enqueue(kcl_context *ctx, const char *name, size_t nargs, const kcl_arg *args,
+                          const size_t global[3], const size_t *local)
+{
     cl_kernel kern;
-    kcl_status st = kcl__kernel(ctx, "gemm", "gemm_direct", &kern);
+    kcl_status st = kcl__kernel(ctx, "gemm", name, &kern);
     if (!st)
-        st = kcl__set_args(ctx, kern, "gemm_direct", sizeof args / sizeof *args, args);
+        st = kcl__set_args(ctx, kern, name, nargs, args);
     if (st)
         return st;
-    size_t global[2] = {n, m};
     cl_int err = kcl__fault(ctx, KCL_FAULT_ENQUEUE);
     if (!err)
-        err = clEnqueueNDRangeKernel(ctx->queue, kern, 2, NULL, global, NULL, 0, NULL, NULL);
+        err = clEnqueueNDRangeKernel(ctx->queue, kern, 3, NULL, global, local, 0, NULL, NULL);
     ctx->queue_stats.kernels += err == CL_SUCCESS;
-    return err ? kcl__fail_cl(ctx, err, "clEnqueueNDRangeKernel(gemm_direct)") : KCL_OK;
+    return err ? kcl__fail_cl(ctx, err, "clEnqueueNDRangeKernel(gemm)") : KCL_OK;
+}
+
+/* g with B replaced by op(B) in scratch (k x n, contiguous). A shared B
+ * (stride 0) is transposed once. */
+static kcl_status transpose_b(kcl_context *ctx, kcl_gemm_op *g, cl_mem *scratch, size_t *bytes)
+{
+    cl_uint k = (cl_uint)g->k, n = (cl_uint)g->n, ld = (cl_uint)g->ld[1];
+    size_t count = g->stride[1] == 0 ? 1 : (size_t)g->count;
+    cl_ulong off = g->offset[1], stride = (cl_ulong)g->stride[1];
+    kcl_status st = kcl__pool_alloc(ctx, count * g->k * g->n * sizeof(float), scratch, bytes);
+    if (st)
+        return st;
+    kcl_arg args[] = {KCL_ARG(k),      KCL_ARG(n),  KCL_ARG(g->mem[1]), KCL_ARG(off),
+                      KCL_ARG(stride), KCL_ARG(ld), KCL_ARG(*scratch)};
+    size_t global[3] = {g->n, g->k, count};
+    st = enqueue(ctx, "gemm_transpose", sizeof args / sizeof *args, args, global, NULL);
+    g->tb = false;
+    g->mem[1] = *scratch;
+    g->offset[1] = 0;
+    g->ld[1] = g->n;
+    g->stride[1] = g->stride[1] == 0 ? 0 : (int64_t)(g->k * g->n);
+    return st;
+}
+
+kcl_status kcl__gemm_own(kcl_context *ctx, const kcl_gemm_op *product)
+{
+    kcl_gemm_op op = *product, *g = &op;
+    cl_mem scratch = NULL;
+    size_t scratch_bytes = 0;
+    kcl_status st = KCL_OK;
+    if (g->tb && g->k > narrow_k)
+        st = transpose_b(ctx, g, &scratch, &scratch_bytes);
+    static const char *const names[2][2] = {{"gemm_nn", "gemm_nt_narrow"},
+                                            {"gemm_tn", "gemm_tt_narrow"}};
+    size_t cols = (g->n + 15) / 16, row_tiles = (g->m + 7) / 8;
+    kcl_gemm_args args = {.m = (cl_uint)g->m, .n = (cl_uint)g->n, .k = (cl_uint)g->k,
+                          .lda = (cl_uint)g->ld[0], .ldb = (cl_uint)g->ld[1],
+                          .ldc = (cl_uint)g->ld[2], .alpha = g->alpha, .beta = g->beta,
+                          .tiles = tiles_per_item(cols * (size_t)g->count, row_tiles)};
+    for (int i = 0; i < 3; i++) {
+        args.off[i] = g->offset[i];
+        args.stride[i] = (cl_ulong)g->stride[i];
+    }
+    kcl_arg kargs[] = {KCL_ARG(args), KCL_ARG(g->mem[0]), KCL_ARG(g->mem[1]), KCL_ARG(g->mem[2])};
+    size_t global[3] = {cols, (row_tiles + args.tiles - 1) / args.tiles, (size_t)g->count};
+    /* One work-item per group on a CPU: the kernel's vectors are the SIMD lanes. */
+    static const size_t one[3] = {1, 1, 1};
+    const size_t *local = ctx->info.type & KCL_DEVICE_CPU ? one : NULL;
+    if (!st)
+        st = enqueue(ctx, names[g->ta][g->tb], sizeof kargs / sizeof *kargs, kargs, global,
+                     local);
+    /* Reusable at once: later work on the in-order queue runs after the product. */
+    if (scratch)
+        kcl__pool_release(ctx, scratch, scratch_bytes);
+    return st;
+}
+
+static kcl_status clblast_run(kcl_context *ctx, const kcl_gemm_op *g)
+{
+    CLBlastTranspose ta = g->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = g->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+    const char *call = g->count == 1 ? "CLBlastSgemm" : "CLBlastSgemmStridedBatched";
+    cl_command_queue queue = ctx->queue;
+    ctx->queue_stats.blas_calls++;
+    /* An injected fault: CLBlast's codes for OpenCL errors are the OpenCL numbers. */
+    CLBlastStatusCode code = (CLBlastStatusCode)kcl__fault(ctx, KCL_FAULT_ENQUEUE);
+    if (code == CLBlastSuccess && g->count == 1)
+        code = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->mem[0],
+                            g->offset[0], g->ld[0], g->mem[1], g->offset[1], g->ld[1], g->beta,
+                            g->mem[2], g->offset[2], g->ld[2], &queue, NULL);
+    /* A stride of 0 (a broadcast operand) is fine: CLBlast only reads A and B
+     * at offset + stride * batch, and checks each of those matrices. */
+    else if (code == CLBlastSuccess)
+        code = CLBlastSgemmStridedBatched(
+            CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->mem[0], g->offset[0],
+            g->ld[0], (size_t)g->stride[0], g->mem[1], g->offset[1], g->ld[1],
+            (size_t)g->stride[1], g->beta, g->mem[2], g->offset[2], g->ld[2],
+            (size_t)g->stride[2], (size_t)g->count, &queue, NULL);
+    return code == CLBlastSuccess ? KCL_OK : kcl__blas_fail(ctx, code, call);
+}
+
+kcl_status kcl__gemm_run(kcl_context *ctx, const kcl_gemm_op *g)
+{
+    return ctx->gemm == KCL_GEMM_KCL ? kcl__gemm_own(ctx, g) : clblast_run(ctx, g);
 }
 
 kcl_status kcl_gemm(kcl_context *ctx, kcl_trans trans_a, kcl_trans trans_b, float alpha,
@@ -120,19 +219,10 @@ kcl_status kcl_gemm(kcl_context *ctx, kcl_trans trans_a, kcl_trans trans_b, floa
         /* CLBlast refuses k = 0; the product is then beta * C. */
         return kcl__scale(ctx, c, beta);
     }
-    if (ctx->offline)
-        return kcl__gemm_direct(ctx, trans_a, trans_b, (cl_uint)m, (cl_uint)n, (cl_uint)k, alpha,
-                                a->storage->mem, a->offset, b->storage->mem, b->offset, beta,
-                                c->storage->mem, c->offset);
-    cl_command_queue queue = ctx->queue;
-    ctx->queue_stats.blas_calls++;
-    /* CLBlast's codes for OpenCL errors are the OpenCL numbers. */
-    CLBlastStatusCode code = (CLBlastStatusCode)kcl__fault(ctx, KCL_FAULT_ENQUEUE);
-    if (code == CLBlastSuccess)
-        code = CLBlastSgemm(
-            CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-            trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a->storage->mem,
-            a->offset, (size_t)a->shape[1], b->storage->mem, b->offset, (size_t)b->shape[1],
-            beta, c->storage->mem, c->offset, (size_t)c->shape[1], &queue, NULL);
-    return code == CLBlastSuccess ? KCL_OK : kcl__blas_fail(ctx, code, "CLBlastSgemm");
+    kcl_gemm_op g = {.ta = trans_a, .tb = trans_b, .m = m, .n = n, .k = k, .alpha = alpha,
+                     .beta = beta, .count = 1,
+                     .mem = {a->storage->mem, b->storage->mem, c->storage->mem},
+                     .offset = {a->offset, b->offset, c->offset},
+                     .ld = {(size_t)a->shape[1], (size_t)b->shape[1], (size_t)c->shape[1]}};
+    return kcl__gemm_run(ctx, &g);
 }

@@ -165,6 +165,7 @@ struct kcl_context {
     char *cache_dir;             /* NULL: disk cache off */
     bool offline;
     char *binary_dir;            /* offline mode's directory */
+    kcl_gemm_engine gemm;        /* as asked (AUTO) until kcl__context_ready resolves it */
     char *kernel_dir;            /* $KCL_KERNEL_DIR: read .cl files from here */
 
     kcl_program *programs;       /* built programs, a list */
@@ -342,12 +343,23 @@ kcl_status kcl__launch_1d(kcl_context *ctx, cl_kernel kernel, size_t n, const ch
 kcl_status kcl__fill(kcl_tensor *t, float value);
 /* t *= alpha on the device; alpha 0 writes zeros whatever t held. */
 kcl_status kcl__scale(kcl_context *ctx, kcl_tensor *t, float alpha);
-/* kcl's own GEMM kernel (cl/gemm.cl), for offline mode where CLBlast cannot
- * compile: C = alpha op(A) op(B) + beta C on contiguous row-major matrices at
- * element offsets (beta 0 never reads C). */
-kcl_status kcl__gemm_direct(kcl_context *ctx, bool trans_a, bool trans_b, cl_uint m, cl_uint n,
-                            cl_uint k, float alpha, cl_mem a, cl_ulong a_off, cl_mem b,
-                            cl_ulong b_off, float beta, cl_mem c, cl_ulong c_off);
+/* A strided batch of row-major products: for z < count,
+ * C_z = alpha op(A_z) op(B_z) + beta C_z, operand i of product z at element
+ * offset[i] + z * stride[i] of mem[i], rows ld[i] apart. beta 0 never reads C. */
+typedef struct kcl_gemm_op {
+    bool ta, tb;
+    size_t m, n, k;
+    float alpha, beta;
+    cl_mem mem[3];
+    size_t offset[3], ld[3];
+    int64_t stride[3];           /* 0: the same matrix for every z */
+    int64_t count;
+} kcl_gemm_op;
+/* Enqueues g on ctx's queue with CLBlast or kcl's own kernel, whichever the
+ * device and shape call for (gemm.c); m, n, k > 0. */
+kcl_status kcl__gemm_run(kcl_context *ctx, const kcl_gemm_op *g);
+/* kcl's own kernel (cl/gemm.cl), whatever the device. */
+kcl_status kcl__gemm_own(kcl_context *ctx, const kcl_gemm_op *g);
 /* A failed CLBlast call as a status and message. */
 kcl_status kcl__blas_fail(kcl_context *ctx, int code, const char *call);
 /* Context bookkeeping for CLBlast (gemm.c): CLBlast caches its compiled

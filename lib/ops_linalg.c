@@ -1,12 +1,11 @@
 /* ops_linalg.c: matrix products with NumPy's matmul semantics (through
- * CLBlast; kcl's own kernel in offline mode) and bias_add.
+ * kcl__gemm_run, which picks CLBlast or kcl's own kernel) and bias_add.
  *
  * One op def serves every product: out = op(a) · op(b), where op transposes
  * the last two axes when the node's flag says so (attr.i[0] for a, attr.i[1]
  * for b). kcl_matmul is the case without flags; the gradients are products
  * with flags (dA = G·Bᵀ, dB = Aᵀ·G), so they need no transpose op and are
  * themselves differentiable (higher-order gradients). */
-#include <clblast_c.h>
 #include <string.h>
 
 #include "internal.h"
@@ -121,48 +120,16 @@ typedef struct mm_batch {
     int64_t count;
 } mm_batch;
 
-/* kcl's own kernel on product j of a batch (offline mode). */
-static kcl_status direct_one(kcl_context *ctx, const mm_batch *g, int64_t j)
-{
-    cl_ulong oa = g->offset[0] + (cl_ulong)(j * g->stride[0]);
-    cl_ulong ob = g->offset[1] + (cl_ulong)(j * g->stride[1]);
-    cl_ulong oc = g->offset[2] + (cl_ulong)(j * g->stride[2]);
-    return kcl__gemm_direct(ctx, g->d.ta, g->d.tb, (cl_uint)g->d.m, (cl_uint)g->d.n,
-                            (cl_uint)g->d.k, 1.0f, g->a, oa, g->b, ob, 0.0f, g->c, oc);
-}
-
 static kcl_status run_batch(kcl_context *ctx, const mm_batch *g)
 {
-    if (ctx->offline) {
-        kcl_status st = KCL_OK;
-        for (int64_t j = 0; j < g->count && !st; j++)
-            st = direct_one(ctx, g, j);
-        return st;
+    kcl_gemm_op op = {.ta = g->d.ta, .tb = g->d.tb, .m = (size_t)g->d.m, .n = (size_t)g->d.n,
+                      .k = (size_t)g->d.k, .alpha = 1.0f, .beta = 0.0f, .count = g->count,
+                      .mem = {g->a, g->b, g->c}, .ld = {g->lda, g->ldb, g->ldc}};
+    for (int i = 0; i < 3; i++) {
+        op.offset[i] = g->offset[i];
+        op.stride[i] = g->stride[i];
     }
-    CLBlastTranspose ta = g->d.ta ? CLBlastTransposeYes : CLBlastTransposeNo;
-    CLBlastTranspose tb = g->d.tb ? CLBlastTransposeYes : CLBlastTransposeNo;
-    size_t m = (size_t)g->d.m, n = (size_t)g->d.n, k = (size_t)g->d.k;
-    cl_command_queue queue = ctx->queue;
-    ctx->queue_stats.blas_calls++;
-    /* An injected fault: CLBlast's codes for OpenCL errors are the OpenCL numbers. */
-    CLBlastStatusCode code = (CLBlastStatusCode)kcl__fault(ctx, KCL_FAULT_ENQUEUE);
-    if (code != CLBlastSuccess)
-        return kcl__blas_fail(ctx, code, g->count == 1 ? "CLBlastSgemm"
-                                                       : "CLBlastSgemmStridedBatched");
-    if (g->count == 1) {
-        code = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, 1.0f, g->a, g->offset[0],
-                            g->lda, g->b, g->offset[1], g->ldb, 0.0f, g->c, g->offset[2], g->ldc,
-                            &queue, NULL);
-        return code == CLBlastSuccess ? KCL_OK : kcl__blas_fail(ctx, code, "CLBlastSgemm");
-    }
-    /* A stride of 0 (a broadcast operand) is fine: CLBlast only reads A and B
-     * at offset + stride * batch, and checks each of those matrices. */
-    code = CLBlastSgemmStridedBatched(
-        CLBlastLayoutRowMajor, ta, tb, m, n, k, 1.0f, g->a, g->offset[0], g->lda,
-        (size_t)g->stride[0], g->b, g->offset[1], g->ldb, (size_t)g->stride[1], 0.0f, g->c,
-        g->offset[2], g->ldc, (size_t)g->stride[2], (size_t)g->count, &queue, NULL);
-    return code == CLBlastSuccess ? KCL_OK
-                                  : kcl__blas_fail(ctx, code, "CLBlastSgemmStridedBatched");
+    return kcl__gemm_run(ctx, &op);
 }
 
 /* Runs the products of a plan: a strided batch over its last axis for each

@@ -1,5 +1,6 @@
-/* bench_gemm: GFLOP/s of kcl_gemm with CLBlast's own parameters, with kcl's
- * tuned ones, and of OpenBLAS' cblas_sgemm, in one process.
+/* bench_gemm: GFLOP/s of kcl_gemm through CLBlast with its own parameters,
+ * through CLBlast with kcl's tuned ones, through kcl's own kernel
+ * (cl/gemm.cl), and of OpenBLAS' cblas_sgemm, in one process.
  *
  *     KCL_DEVICE=pocl bench_gemm [--max-square N]
  *
@@ -32,10 +33,10 @@ typedef struct product {
     int m, n, k;
     kcl_trans ta, tb;
     float *a, *b;
-    double gflops[3];            /* untuned, tuned, OpenBLAS; < 0: wrong or failed */
+    double gflops[4];            /* per column; < 0: wrong or failed */
 } product;
 
-enum { col_untuned, col_tuned, col_openblas, n_cols };
+enum { col_untuned, col_tuned, col_kcl, col_openblas, n_cols };
 
 /* m, n, k, A transposed, B transposed */
 static const int mlp_products[][5] = {
@@ -170,21 +171,26 @@ static const char *source_name(kcl_tuning_source s)
     }
 }
 
-/* One column: a fresh context (tuned or not), every product. */
+/* One column: a fresh context (CLBlast untuned or tuned, or kcl's kernel),
+ * every product. */
 static int kcl_column(product *ps, int count, int col)
 {
     if (col == col_untuned)
         setenv("KCL_NO_TUNING", "1", 1);
     else
         unsetenv("KCL_NO_TUNING");
+    kcl_context_options opt = {.gemm = col == col_kcl ? KCL_GEMM_KCL : KCL_GEMM_CLBLAST};
     kcl_context *ctx;
-    if (kcl_context_create(&ctx, NULL) != KCL_OK) {
+    if (kcl_context_create(&ctx, &opt) != KCL_OK) {
         fprintf(stderr, "bench_gemm: %s\n", kcl_errmsg(NULL));
         return -1;
     }
     kcl_tuning t;
-    printf("%s column on %s: parameters %s\n", col == col_untuned ? "untuned" : "tuned",
-           kcl_context_device(ctx)->name, source_name(kcl__tuning_load(ctx, &t)));
+    if (col == col_kcl)
+        printf("kcl column on %s: kcl's kernel\n", kcl_context_device(ctx)->name);
+    else
+        printf("CLBlast %s column on %s: parameters %s\n", col == col_untuned ? "untuned" : "tuned",
+               kcl_context_device(ctx)->name, source_name(kcl__tuning_load(ctx, &t)));
     fflush(stdout);
     for (int i = 0; i < count; i++)
         ps[i].gflops[col] = kcl_measure(ctx, &ps[i]);
@@ -296,8 +302,8 @@ static void print_gflops(double g)
 static int print_table(const product *ps, int count)
 {
     int wrong = 0;
-    printf("\n%-20s %10s %10s %10s   (GFLOP/s; op(A) m x k, op(B) k x n)\n", "m x n x k op",
-           "untuned", "tuned", "OpenBLAS");
+    printf("\n%-20s %10s %10s %10s %10s %7s   (GFLOP/s; op(A) m x k, op(B) k x n)\n",
+           "m x n x k op", "CLBlast", "CLB tuned", "kcl", "OpenBLAS", "kcl/OB");
     for (int i = 0; i < count; i++) {
         const product *p = &ps[i];
         char label[64];
@@ -308,6 +314,8 @@ static int print_table(const product *ps, int count)
             print_gflops(p->gflops[c]);
             wrong += p->gflops[c] < 0;
         }
+        if (p->gflops[col_kcl] > 0 && p->gflops[col_openblas] > 0)
+            printf(" %6.0f%%", 100.0 * p->gflops[col_kcl] / p->gflops[col_openblas]);
         printf("\n");
         if (i + 1 < count && p->m == p->n && p->n == p->k && ps[i + 1].m != ps[i + 1].n)
             printf("\n");
@@ -336,8 +344,15 @@ int main(int argc, char **argv)
         count = add_product(ps, count, q[0], q[1], q[2], q[3], q[4]);
     }
     int rc = count < 0 ? 1 : 0;
-    if (rc == 0 && (kcl_column(ps, count, col_untuned) || kcl_column(ps, count, col_tuned)))
+    if (rc == 0 && (kcl_column(ps, count, col_untuned) || kcl_column(ps, count, col_tuned) ||
+                    kcl_column(ps, count, col_kcl)))
         rc = 1;
+    kcl_context *ctx;
+    if (rc == 0 && kcl_context_create(&ctx, NULL) == KCL_OK) {
+        printf("kcl's choice on this device: %s\n",
+               kcl_context_gemm(ctx) == KCL_GEMM_KCL ? "kcl's kernel" : "CLBlast");
+        kcl_context_free(ctx);
+    }
     for (int i = 0; rc == 0 && i < count; i++)
         ps[i].gflops[col_openblas] = openblas_measure(&ps[i]);
     if (rc == 0 && print_table(ps, count) > 0) {

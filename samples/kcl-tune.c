@@ -1,5 +1,6 @@
 /* kcl-tune: finds CLBlast GEMM parameters for one device and stores them where
- * every later kcl context on that device picks them up.
+ * every later kcl context on that device picks them up (for the products it
+ * runs through CLBlast: by default GPUs' and accelerators', see kcl_gemm_engine).
  *
  *     KCL_DEVICE=pocl kcl-tune [--time SECONDS] [--seed N] [--no-store]
  *
@@ -626,8 +627,11 @@ int main(int argc, char **argv)
         return 2;
     /* The context must not apply stored parameters: the baseline is CLBlast's. */
     setenv("KCL_NO_TUNING", "1", 1);
+    /* Timed through CLBlast, whichever engine contexts on this device
+     * multiply with by default (kcl's own kernel on CPUs). */
+    kcl_context_options opt = {.gemm = KCL_GEMM_CLBLAST};
     kcl_context *ctx;
-    if (kcl_context_create(&ctx, NULL) != KCL_OK) {
+    if (kcl_context_create(&ctx, &opt) != KCL_OK) {
         fprintf(stderr, "kcl-tune: %s\n", kcl_errmsg(NULL));
         return 1;
     }

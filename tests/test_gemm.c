@@ -1,5 +1,6 @@
 /* test_gemm: kcl_gemm against a double-precision reference, every transpose
- * combination, alpha != 1 and beta != 0.
+ * combination, alpha != 1 and beta != 0, with the engine the context chose
+ * (meson runs it again with KCL_GEMM=clblast).
  *
  * Tolerance: each element's error is bounded relative to the sum of the
  * absolute values of its terms, |alpha| * sum_k |a_ik b_kj| + |beta c_ij|:
@@ -58,11 +59,17 @@ static void run_case(kcl_context *ctx, int ta, int tb, gemm_case g, float alpha,
     free(a); free(b); free(c); free(got); free(want); free(mag);
 }
 
+/* For kcl's kernel (8 x 16 tiles, B transposed in private memory up to an
+ * inner dimension of 32, by a separate transpose beyond): partial tiles in
+ * both directions, n below 16 with rows of B read as vectors into the next
+ * row ({20, 10, 40}), both ways of transposing B, several tiles per item. */
 static const gemm_case cases[] = {
-    {1, 1, 1}, {7, 13, 5}, {1000, 1, 3}, {1, 1000, 7}, {513, 257, 129},
+    {1, 1, 1}, {7, 13, 5}, {1000, 1, 3}, {1, 1000, 7}, {20, 10, 40}, {9, 20, 37},
+    {128, 10, 128}, {513, 257, 129},
 };
 /* Under a simulator every work-item is interpreted: keep to the small shapes. */
-static const gemm_case simulator_cases[] = {{1, 1, 1}, {7, 13, 5}, {33, 17, 9}};
+static const gemm_case simulator_cases[] = {
+    {1, 1, 1}, {7, 13, 5}, {33, 17, 9}, {20, 10, 40}, {9, 20, 37}};
 
 static void each_case(void **state, float alpha, float beta)
 {
@@ -135,6 +142,44 @@ static void test_shape_mismatch(void **state)
     kcl_tensor_free(r3);
 }
 
+/* AUTO resolves to kcl's kernel on CPUs and CLBlast elsewhere; $KCL_GEMM and
+ * the option override it; offline mode cannot have CLBlast. */
+static void test_engine_choice(void **state)
+{
+    kcl_context *ctx = *state;
+    const char *env = getenv("KCL_GEMM");
+    kcl_gemm_engine want = env && strcmp(env, "clblast") == 0 ? KCL_GEMM_CLBLAST
+                           : env && strcmp(env, "kcl") == 0   ? KCL_GEMM_KCL
+                           : kcl_context_device(ctx)->type & KCL_DEVICE_CPU ? KCL_GEMM_KCL
+                                                                             : KCL_GEMM_CLBLAST;
+    assert_int_equal(kcl_context_gemm(ctx), want);
+    for (int e = KCL_GEMM_CLBLAST; e <= KCL_GEMM_KCL; e++) {
+        kcl_context_options opt = {.disable_disk_cache = 1, .gemm = (kcl_gemm_engine)e};
+        kcl_context *other;
+        CHECK_OK(NULL, kcl_context_create(&other, &opt));
+        assert_int_equal(kcl_context_gemm(other), e);
+        kcl_context_free(other);
+    }
+    kcl_context *bad = NULL;
+    kcl_context_options opt = {.disable_disk_cache = 1, .gemm = (kcl_gemm_engine)7};
+    assert_int_equal(kcl_context_create(&bad, &opt), KCL_ERR_ARGUMENT);
+    assert_non_null(strstr(kcl_errmsg(NULL), "unknown engine 7"));
+    opt = (kcl_context_options){.offline = 1, .binary_dir = "/nonexistent",
+                                .gemm = KCL_GEMM_CLBLAST};
+    assert_int_equal(kcl_context_create(&bad, &opt), KCL_ERR_ARGUMENT);
+    assert_non_null(strstr(kcl_errmsg(NULL), "offline mode"));
+    char *saved = env ? strdup(env) : NULL;
+    setenv("KCL_GEMM", "cublas", 1);
+    assert_int_equal(kcl_context_create(&bad, NULL), KCL_ERR_ARGUMENT);
+    assert_non_null(strstr(kcl_errmsg(NULL), "'cublas'"));
+    assert_null(bad);
+    if (saved)
+        setenv("KCL_GEMM", saved, 1);
+    else
+        unsetenv("KCL_GEMM");
+    free(saved);
+}
+
 static int setup(void **state)
 {
     *state = test_context();
@@ -156,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_beta_zero_ignores_nan),
         cmocka_unit_test(test_k_zero_scales),
         cmocka_unit_test(test_shape_mismatch),
+        cmocka_unit_test(test_engine_choice),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

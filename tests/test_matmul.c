@@ -186,6 +186,10 @@ static void test_large(void **state)
         run_case(ctx, sim ? &medium[i] : &big[i], 0, 1e-4);
     const mm_case grad = {3, 2, {2, 11, 20}, {20, 9}};
     run_case(ctx, &grad, 1, 1e-5);
+    /* dA = G·Bᵀ with an inner dimension above 32, past which kcl's kernel
+     * transposes B in a separate pass (once: B is shared by the batch). */
+    const mm_case wide = {3, 2, {2, 3, 5}, {5, 40}};
+    run_case(ctx, &wide, 1, 1e-5);
 }
 
 /* Second order through the flagged products: with L = sum(W * (A·B)),

@@ -345,6 +345,9 @@ static void test_corrupt_file_ignored(void **state)
 
 int main(void)
 {
+    /* The GEMM checks here are of CLBlast's parameters: CPU devices would
+     * otherwise multiply with kcl's kernel. */
+    setenv("KCL_GEMM", "clblast", 1);
     test_filter_from_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_without_tuning),
