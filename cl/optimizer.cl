@@ -35,29 +35,49 @@ typedef struct kcl_opt_params {
 #define F_AMSGRAD 4              // Adam
 #define F_CENTERED 8             // RMSprop
 
-// The gradient as Keras' _clip_gradients leaves it. sumsq is the gradient's
-// (or, for the global norm, all gradients') sum of squares.
-inline float clipped(const float g, const kcl_opt_params p, const float sumsq)
+// The gradient as Keras' _clip_gradients leaves it, as one rule for the
+// whole launch: g' = min/max(g) * mul / div, which is
+//   by value (ops.clip; a NaN stays NaN): lo = -clip, hi = clip, mul = div = 1;
+//   by the gradient's norm (_clip_by_norm): g * clip / max(norm, clip);
+//   by the global norm (clip_by_global_norm; NaN for an infinite norm):
+//     g * (clip * min(1 / norm, 1 / clip) + (norm - norm));
+//   none: g (the multiplication and division by 1 are exact).
+// sumsq is the gradient's (or, for the global norm, all gradients') sum of
+// squares. Without branches per element, the loop vectorizes.
+typedef struct clip_rule {
+    float lo, hi, mul, div;
+} clip_rule;
+
+inline clip_rule clip_rule_of(const kcl_opt_params p, const float sumsq)
 {
-    if (p.clip_mode == CLIP_VALUE)          // ops.clip; a NaN stays NaN
-        return g > p.clip ? p.clip : (g < -p.clip ? -p.clip : g);
-    if (p.clip_mode == CLIP_NORM) {         // _clip_by_norm
+    clip_rule r = {-INFINITY, INFINITY, 1.0f, 1.0f};
+    if (p.clip_mode == CLIP_VALUE) {
+        r.lo = -p.clip;
+        r.hi = p.clip;
+    } else if (p.clip_mode == CLIP_NORM) {
         const float norm = sumsq > 0.0f ? sqrt(sumsq) : sumsq;
-        return g * p.clip / fmax(norm, p.clip);
-    }
-    if (p.clip_mode == CLIP_GLOBAL_NORM) {  // clip_by_global_norm: NaN for an infinite norm
+        r.mul = p.clip;
+        r.div = fmax(norm, p.clip);
+    } else if (p.clip_mode == CLIP_GLOBAL_NORM) {
         const float norm = sqrt(sumsq);
-        const float scale = p.clip * fmin(1.0f / norm, 1.0f / p.clip) + (norm - norm);
-        return g * scale;
+        r.mul = p.clip * fmin(1.0f / norm, 1.0f / p.clip) + (norm - norm);
     }
-    return g;
+    return r;
 }
 
-// Up to SEGMENTS variables are updated by one launch: work-item i belongs to
-// the segment s with start[s] <= i < start[s + 1], whose buffers are the
-// s-th of each argument group. The per-element update of each kind is a
-// function of pointers already at the variable's first element.
+inline float clipped(const float g, const clip_rule r)
+{
+    return (g > r.hi ? r.hi : (g < r.lo ? r.lo : g)) * r.mul / r.div;
+}
+
+// Up to SEGMENTS variables are updated by one launch. Work-item i updates
+// chunk i of OPT_CHUNK consecutive elements, the variables' chunks counted
+// one variable after another (a variable's last chunk may be short), so
+// that it resolves its variable once and then runs a plain loop, which a CPU
+// compiler vectorizes. The per-element update of each kind is a function of
+// pointers already at the element.
 #define SEGMENTS 8
+#define OPT_CHUNK 64
 
 typedef struct kcl_opt_segments {
     ulong start[SEGMENTS + 1];   // prefix sums of the variables' sizes
@@ -73,22 +93,44 @@ typedef struct kcl_opt_segments {
                        q float *b##4, q float *b##5, q float *b##6, q float *b##7
 
 #define OPT_KERNEL(NAME)                                                                  \
+inline void NAME##_chunk(__global float *restrict v, __global const float *restrict g,   \
+                         __global float *restrict s0, __global float *restrict s1,       \
+                         __global float *restrict s2, const ulong first, const ulong end, \
+                         const kcl_opt_params p, const float sumsq)                      \
+{                                                                                         \
+    const clip_rule r = clip_rule_of(p, sumsq);                                           \
+    /* The common flag sets as constants: their branches fold away. */                  \
+    if (p.flags == 0)                                                                     \
+        for (ulong j = first; j < end; j++)                                               \
+            NAME##_at(v + j, clipped(g[j], r), s0 + j, s1 + j, s2 + j, p, 0);             \
+    else if (p.flags == F_MOMENTUM)                                                       \
+        for (ulong j = first; j < end; j++)                                               \
+            NAME##_at(v + j, clipped(g[j], r), s0 + j, s1 + j, s2 + j, p, F_MOMENTUM);    \
+    else                                                                                  \
+        for (ulong j = first; j < end; j++)                                               \
+            NAME##_at(v + j, clipped(g[j], r), s0 + j, s1 + j, s2 + j, p, p.flags);       \
+}                                                                                         \
 __kernel void NAME##_update(SEG_ARGS(v, __global), SEG_ARGS(g, __global const),          \
                             SEG_ARGS(a, __global), SEG_ARGS(b, __global),                \
                             SEG_ARGS(c, __global), __global const float *pn,             \
                             const ulong on, const kcl_opt_segments d,                    \
                             const kcl_opt_params p)                                      \
 {                                                                                         \
-    const ulong i = get_global_id(0);                                                     \
-    if (i >= d.start[d.count]) return;                                                    \
+    ulong chunk = get_global_id(0);                                                       \
     int s = 0;                                                                            \
-    while (s + 1 < d.count && i >= d.start[s + 1])                                        \
-        s++;                                                                              \
-    const ulong j = i - d.start[s];                                                       \
+    for (;; s++) {                                                                        \
+        if (s == d.count)                                                                 \
+            return;                                                                       \
+        const ulong chunks = (d.start[s + 1] - d.start[s] + OPT_CHUNK - 1) / OPT_CHUNK;   \
+        if (chunk < chunks)                                                               \
+            break;                                                                        \
+        chunk -= chunks;                                                                  \
+    }                                                                                     \
+    const ulong first = chunk * OPT_CHUNK;                                                \
+    const ulong end = min(first + OPT_CHUNK, d.start[s + 1] - d.start[s]);                \
     const float sumsq = p.clip_mode >= CLIP_NORM ? pn[on] : 0.0f;                         \
-    NAME##_at(PICK(s, v) + d.ov[s] + j, clipped(PICK(s, g)[d.og[s] + j], p, sumsq),      \
-              PICK(s, a) + d.os0[s] + j, PICK(s, b) + d.os1[s] + j,                       \
-              PICK(s, c) + d.os2[s] + j, p);                                              \
+    NAME##_chunk(PICK(s, v) + d.ov[s], PICK(s, g) + d.og[s], PICK(s, a) + d.os0[s],       \
+                 PICK(s, b) + d.os1[s], PICK(s, c) + d.os2[s], first, end, p, sumsq);     \
 }
 
 // The variable after weight decay.
@@ -99,13 +141,14 @@ inline float decayed(const float x, const kcl_opt_params p)
 
 // slot 0: momentum (only with F_MOMENTUM).
 inline void sgd_at(__global float *v, const float g, __global float *s0, __global float *s1,
-                   __global float *s2, const kcl_opt_params p)
+                   __global float *s2, const kcl_opt_params p,
+                   const int flags)
 {
     float x = decayed(*v, p);
-    if (p.flags & F_MOMENTUM) {
+    if (flags & F_MOMENTUM) {
         const float m = *s0 * p.momentum - g * p.lr;
         *s0 = m;
-        x += (p.flags & F_NESTEROV) ? m * p.momentum - g * p.lr : m;
+        x += (flags & F_NESTEROV) ? m * p.momentum - g * p.lr : m;
     } else {
         x -= g * p.lr;
     }
@@ -115,7 +158,8 @@ OPT_KERNEL(sgd)
 
 // slots: m, v, vhat (only with F_AMSGRAD).
 inline void adam_at(__global float *pv, const float g, __global float *s0, __global float *s1,
-                    __global float *s2, const kcl_opt_params p)
+                    __global float *s2, const kcl_opt_params p,
+                   const int flags)
 {
     const float x = decayed(*pv, p);
     float m = *s0, v = *s1;
@@ -123,7 +167,7 @@ inline void adam_at(__global float *pv, const float g, __global float *s0, __glo
     v += (g * g - v) * (1.0f - p.beta_2);
     *s0 = m;
     *s1 = v;
-    if (p.flags & F_AMSGRAD) {
+    if (flags & F_AMSGRAD) {
         v = fmax(*s2, v);
         *s2 = v;
     }
@@ -133,19 +177,20 @@ OPT_KERNEL(adam)
 
 // slots: ms (velocity), momentum (only with F_MOMENTUM), mg (only with F_CENTERED).
 inline void rmsprop_at(__global float *v, const float g, __global float *s0, __global float *s1,
-                       __global float *s2, const kcl_opt_params p)
+                       __global float *s2, const kcl_opt_params p,
+                   const int flags)
 {
     float x = decayed(*v, p);
     const float ms = p.rho * *s0 + (1.0f - p.rho) * (g * g);
     *s0 = ms;
     float denominator = ms + p.epsilon;
-    if (p.flags & F_CENTERED) {
+    if (flags & F_CENTERED) {
         const float mg = p.rho * *s2 + (1.0f - p.rho) * g;
         *s2 = mg;
         denominator = ms - mg * mg + p.epsilon;
     }
     const float increment = p.lr * g / sqrt(denominator);
-    if (p.flags & F_MOMENTUM) {
+    if (flags & F_MOMENTUM) {
         const float m = p.momentum * *s1 + increment;
         *s1 = m;
         x -= m;
@@ -158,7 +203,8 @@ OPT_KERNEL(rmsprop)
 
 // slot 0: accumulator (starts at initial_accumulator_value).
 inline void adagrad_at(__global float *v, const float g, __global float *s0, __global float *s1,
-                       __global float *s2, const kcl_opt_params p)
+                       __global float *s2, const kcl_opt_params p,
+                   const int flags)
 {
     const float x = decayed(*v, p);
     const float acc = *s0 + g * g;

@@ -168,6 +168,12 @@ kcl_status kcl__context_new(const kcl_context_options *options, kcl_context **ou
 kcl_status kcl__context_ready(kcl_context *ctx)
 {
     kcl__tuning_apply(ctx);   /* tuned CLBlast parameters; never fails */
+    /* 64 items: a multiple of GPUs' warps and wavefronts, and on PoCL enough
+     * for its vectorized work-item loops (64 and 256 measured alike). */
+    size_t max_group = 0;
+    clGetDeviceInfo(ctx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_group, &max_group,
+                    NULL);
+    ctx->group_1d = max_group == 0 ? 1 : max_group < 64 ? max_group : 64;
     if (ctx->gemm == KCL_GEMM_AUTO)
         ctx->gemm = ctx->offline || (ctx->info.type & KCL_DEVICE_CPU) ? KCL_GEMM_KCL
                                                                        : KCL_GEMM_CLBLAST;

@@ -5,8 +5,17 @@ kcl_status kcl__launch_1d(kcl_context *ctx, cl_kernel kernel, size_t n, const ch
 {
     if (n == 0)
         return KCL_OK;
+    /* Work-groups of group_1d items, the last one partly past n (every 1-D
+     * kernel checks its index): left to itself a driver must pick a group
+     * size dividing n, 1 or 2 for a prime-ish n, and PoCL then runs each
+     * group's few items with a scheduling overhead of its own. */
+    size_t local = ctx->group_1d, global = (n + local - 1) / local * local;
     cl_int err = kcl__fault(ctx, KCL_FAULT_ENQUEUE);
     if (!err)
+        err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL,
+                                     NULL);
+    /* A kernel whose own limit is below the device's: the driver's choice. */
+    if (err == CL_INVALID_WORK_GROUP_SIZE)
         err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &n, NULL, 0, NULL, NULL);
     ctx->queue_stats.kernels += err == CL_SUCCESS;
     return err ? kcl__fail_cl(ctx, err, name) : KCL_OK;

@@ -115,14 +115,7 @@ kcl_status kcl__enqueue(kcl_context *ctx, const char *program, const char *kerne
         st = kcl__set_args(ctx, k, kernel, nargs, args);
     if (st)
         return st;
-    cl_int err = kcl__fault(ctx, KCL_FAULT_ENQUEUE);
-    if (!err)
-        err = clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &n, NULL, 0, NULL, NULL);
-    ctx->queue_stats.kernels += err == CL_SUCCESS;
-    if (err != CL_SUCCESS) {
-        char call[128];
-        snprintf(call, sizeof call, "clEnqueueNDRangeKernel(%s)", kernel);
-        return kcl__fail_cl(ctx, err, call);
-    }
-    return KCL_OK;
+    char call[128];
+    snprintf(call, sizeof call, "clEnqueueNDRangeKernel(%s)", kernel);
+    return kcl__launch_1d(ctx, k, n, call);
 }

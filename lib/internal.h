@@ -166,6 +166,7 @@ struct kcl_context {
     bool offline;
     char *binary_dir;            /* offline mode's directory */
     kcl_gemm_engine gemm;        /* as asked (AUTO) until kcl__context_ready resolves it */
+    size_t group_1d;             /* work-group size of 1-D launches */
     char *kernel_dir;            /* $KCL_KERNEL_DIR: read .cl files from here */
 
     kcl_program *programs;       /* built programs, a list */

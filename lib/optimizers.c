@@ -575,8 +575,10 @@ static kcl_status global_sum_of_squares(size_t n, kcl_tensor *const *grads, kcl_
     return st;
 }
 
-/* Mirrors kcl_opt_segments in cl/optimizer.cl: the variables of one launch. */
+/* Mirrors kcl_opt_segments in cl/optimizer.cl: the variables of one launch,
+ * updated OPT_CHUNK elements per work-item. */
 #define SEGMENTS 8
+#define OPT_CHUNK 64
 typedef struct opt_segments {
     cl_ulong start[SEGMENTS + 1];
     cl_ulong ov[SEGMENTS], og[SEGMENTS];
@@ -600,11 +602,13 @@ static kcl_status enqueue_batch(kcl_optimizer *opt, const opt_batch *b, const op
 {
     opt_segments d = {.count = b->count};
     const kcl_tensor *first = b->state[0]->var;
+    size_t chunks = 0;
     kcl_arg args[5 * SEGMENTS + 4];
     for (int s = 0; s < SEGMENTS; s++) {
         const var_state *vs = s < b->count ? b->state[s] : b->state[0];
         const kcl_tensor *g = s < b->count ? b->grad[s] : first;
         d.start[s + 1] = d.start[s] + (s < b->count ? (cl_ulong)vs->var->size : 0);
+        chunks += (size_t)(d.start[s + 1] - d.start[s] + OPT_CHUNK - 1) / OPT_CHUNK;
         d.ov[s] = vs->var->offset;
         d.og[s] = g->offset;
         args[s] = KCL_MEM(vs->var);
@@ -622,7 +626,7 @@ static kcl_status enqueue_batch(kcl_optimizer *opt, const opt_batch *b, const op
     args[5 * SEGMENTS + 2] = KCL_ARG(d);
     args[5 * SEGMENTS + 3] = KCL_ARG(*p);
     return kcl__enqueue(opt->ctx, "optimizer", kinds[opt->config.kind].kernel,
-                        (size_t)d.start[b->count], sizeof args / sizeof *args, args);
+                        chunks, sizeof args / sizeof *args, args);
 }
 
 /* Everything a step needs before it changes a variable: each variable's
