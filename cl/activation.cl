@@ -7,7 +7,9 @@
 //     act_NAME            y = f(x)
 //     act_NAME_grad       dx = dy * f'(x)
 //     bias_act_NAME       y = f(x + b), b along the last axis (c channels):
-//                         Dense's bias and activation in one pass
+//                         Dense's bias and activation in one pass, a work-item
+//                         per BIAS_BLOCK channels of a row (no index division
+//                         per element; a loop the compiler can vectorize)
 //     bias_act_NAME_grad_db  dz = dy * f'(x + b), the gradient of x, and db,
 //                         dz summed over rows: one work-item per channel walks
 //                         its column, writing dz and summing it (Kahan, as
@@ -24,6 +26,8 @@
 // Activations along an axis (softmax, log_softmax, sparsemax) and glu view
 // the tensor as [outer, len, inner] around the axis; index decoding writes
 // the remainder as rest - q * size rather than with % (see elementwise.cl).
+
+#define BIAS_BLOCK 16
 
 #define SELU_ALPHA 1.6732632423543772f
 #define SELU_SCALE 1.0507009873554805f
@@ -78,10 +82,12 @@ __kernel void bias_act_##NAME(__global const float *px, const ulong ox,         
                               const float p, const float q, const float r,             \
                               const float s, const ulong n)                             \
 {                                                                                       \
-    const size_t i = get_global_id(0);                                                  \
-    if (i >= n) return;                                                                 \
-    const ulong k = i - (i / c) * c;                                                    \
-    py[oy + i] = NAME##_f(px[ox + i] + pb[ob + k], p, q, r, s);                         \
+    const ulong blocks = (c + BIAS_BLOCK - 1) / BIAS_BLOCK, w = get_global_id(0);       \
+    const ulong row = w / blocks, first = (w - row * blocks) * BIAS_BLOCK;              \
+    if (row >= n / c) return;                                                           \
+    const ulong end = min(first + BIAS_BLOCK, c), at = row * c;                         \
+    for (ulong k = first; k < end; k++)                                                 \
+        py[oy + at + k] = NAME##_f(px[ox + at + k] + pb[ob + k], p, q, r, s);           \
 }                                                                                       \
 __kernel void bias_act_##NAME##_grad_db(__global const float *px, const ulong ox,      \
                                         __global const float *pb, const ulong ob,      \
@@ -95,7 +101,9 @@ __kernel void bias_act_##NAME##_grad_db(__global const float *px, const ulong ox
     if (k >= c) return;                                                                 \
     const float bias = pb[ob + k];                                                      \
     float sum = 0.0f, carry = 0.0f;                                                     \
-    for (ulong i = k; i < n; i += c) {                                                  \
+    const ulong rows = n / c;                                                           \
+    for (ulong row = 0; row < rows; row++) {                                            \
+        const ulong i = row * c + k;                                                    \
         const float dz = pdy[ody + i] * NAME##_d(px[ox + i] + bias, p, q, r, s);        \
         pdz[odz + i] = dz;                                                              \
         const float term = dz - carry, next = sum + term;                               \

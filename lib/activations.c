@@ -503,7 +503,9 @@ static kcl_status bias_act_forward(kcl_context *ctx, const kcl_node *node)
     kcl_arg args[] = {KCL_MEM(x), KCL_ARG(ox), KCL_MEM(b), KCL_ARG(ob), KCL_MEM(y),
                       KCL_ARG(oy), KCL_ARG(c), KCL_ARG(f[0]), KCL_ARG(f[1]), KCL_ARG(f[2]),
                       KCL_ARG(f[3]), KCL_ARG(n)};
-    return kcl__enqueue(ctx, "activation", kernel, (size_t)n, 12, args);
+    /* A work-item per BIAS_BLOCK (16, cl/activation.cl) channels of a row. */
+    size_t items = c == 0 ? 0 : (size_t)(n / c) * (size_t)((c + 15) / 16);
+    return kcl__enqueue(ctx, "activation", kernel, items, 12, args);
 }
 
 /* dz = dy * f'(x + b) and db = dz summed over rows, in one kernel. Neither

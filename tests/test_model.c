@@ -76,7 +76,7 @@ static void test_incompatible_layer_refused(void **state)
 
 /* ---------------------------------------------------------- computations -- */
 
-enum { N = 96, IN = 3, HID = 5 };
+enum { N = 96, IN = 3, HID = 21 };   /* HID: a full and a partial block of 16 channels */
 
 /* A fixed 3 -> 5 (tanh) -> 1 network with known weights. */
 static float w1[IN * HID], b1[HID], w2[HID], b2[1];
