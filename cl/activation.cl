@@ -11,10 +11,9 @@
 //                         per BIAS_BLOCK channels of a row (no index division
 //                         per element; a loop the compiler can vectorize)
 //     bias_act_NAME_grad_db  dz = dy * f'(x + b), the gradient of x, and db,
-//                         dz summed over rows: one work-item per channel walks
-//                         its column, writing dz and summing it (Kahan, as
-//                         reduce_sum) into db; neighbouring work-items read
-//                         neighbouring addresses
+//                         dz summed over rows: one work-item per BIAS_BLOCK
+//                         channels walks their columns, writing dz and summing
+//                         it (Kahan per channel, as reduce_sum) into db
 // At points where f is not differentiable, f'(x) follows TensorFlow's
 // gradient kernels (ReluGrad, LeakyReluGrad, EluGrad, SeluGrad, Relu6Grad,
 // clip_by_value's and where's gradients).
@@ -97,20 +96,27 @@ __kernel void bias_act_##NAME##_grad_db(__global const float *px, const ulong ox
                                         const ulong c, const float p, const float q,   \
                                         const float r, const float s, const ulong n)   \
 {                                                                                       \
-    const size_t k = get_global_id(0);                                                  \
-    if (k >= c) return;                                                                 \
-    const float bias = pb[ob + k];                                                      \
-    float sum = 0.0f, carry = 0.0f;                                                     \
-    const ulong rows = n / c;                                                           \
-    for (ulong row = 0; row < rows; row++) {                                            \
-        const ulong i = row * c + k;                                                    \
-        const float dz = pdy[ody + i] * NAME##_d(px[ox + i] + bias, p, q, r, s);        \
-        pdz[odz + i] = dz;                                                              \
-        const float term = dz - carry, next = sum + term;                               \
-        carry = (next - sum) - term;                                                    \
-        sum = next;                                                                     \
+    const ulong first = get_global_id(0) * BIAS_BLOCK;                                  \
+    if (first >= c) return;                                                             \
+    const ulong width = min((ulong)BIAS_BLOCK, c - first), rows = n / c;                \
+    float bias[BIAS_BLOCK], sum[BIAS_BLOCK], carry[BIAS_BLOCK];                         \
+    for (ulong t = 0; t < width; t++) {                                                 \
+        bias[t] = pb[ob + first + t];                                                   \
+        sum[t] = carry[t] = 0.0f;                                                       \
     }                                                                                   \
-    pdb[odb + k] = sum;                                                                 \
+    for (ulong row = 0; row < rows; row++) {                                            \
+        const ulong at = row * c + first;                                               \
+        for (ulong t = 0; t < width; t++) {                                             \
+            const float dz =                                                            \
+                pdy[ody + at + t] * NAME##_d(px[ox + at + t] + bias[t], p, q, r, s);    \
+            pdz[odz + at + t] = dz;                                                     \
+            const float term = dz - carry[t], next = sum[t] + term;                     \
+            carry[t] = (next - sum[t]) - term;                                          \
+            sum[t] = next;                                                              \
+        }                                                                               \
+    }                                                                                   \
+    for (ulong t = 0; t < width; t++)                                                   \
+        pdb[odb + first + t] = sum[t];                                                  \
 }
 
 // relu: p negative_slope, q max_value (+inf: none), r threshold, s the

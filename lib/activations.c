@@ -533,7 +533,7 @@ static kcl_status bias_act_backward(kcl_context *ctx, const kcl_node *node, kcl_
         if (n == 0)
             st = kcl__fill(db, 0.0f);   /* no rows: the sum of nothing */
         else
-            st = kcl__enqueue(ctx, "activation", kernel, (size_t)c, 16, args);
+            st = kcl__enqueue(ctx, "activation", kernel, (size_t)(c + 15) / 16, 16, args);
     }
     if (st) {
         kcl_tensor_free(dz);

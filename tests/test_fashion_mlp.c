@@ -2,9 +2,9 @@
  * Flatten 28x28, Dense 512 relu, Dropout 0.2, Dense 256 relu, Dropout 0.2,
  * Dense 10 softmax; cosine-decaying Adam; sparse categorical cross-entropy)
  * trained for a few steps on one small batch. It runs under Oclgrind too
- * (tests/meson.build), where every kernel of a real training step, CLBlast's
- * included, is checked for out-of-bounds accesses, races and uninitialised
- * reads.
+ * (tests/meson.build), where every kernel of a real training step, the
+ * matrix products included (kcl's own kernel: Oclgrind is a CPU device), is
+ * checked for out-of-bounds accesses, races and uninitialised reads.
  *
  * Checks, against references that do not use kcl's results:
  *  - the loss after the step (in inference mode: Dropout is the identity)
@@ -21,10 +21,9 @@
  * dataset-fashion-mnist is installed, else synthetic images of the same shape. */
 #include "common.h"
 
-/* Under Oclgrind, with its checks on, one 8x784x512 product costs about 150
- * million simulated instructions (CLBlast pads the batch to its tile) and a
- * training step about three of them plus Adam over 535,000 weights: one step
- * between two evaluations is what fits in a few minutes. */
+/* Under Oclgrind, with its checks on, a training step (three products the
+ * size of 8x784x512 plus Adam over 535,000 weights) takes tens of seconds:
+ * one step between two evaluations is what fits. */
 enum { BATCH = 8, PIXELS = 784, H1 = 512, H2 = 256, CLASSES = 10 };
 static const float lr = 1e-3f;
 
