@@ -164,6 +164,81 @@ GEMM_KERNEL(gemm_tn, items_b, true)
 GEMM_KERNEL(gemm_nt_narrow, items_bt, false)
 GEMM_KERNEL(gemm_tt_narrow, items_bt, true)
 
+// ------------------------------------------------------------------ packed --
+// Large products: at inner dimensions of 1024 and more, consecutive steps p
+// of the kernels above read op(B) (and op(A) when transposed) a whole row
+// apart, one page per step, which defeats the caches' prefetchers and the
+// TLB. There the host first packs both operands the way CPU BLAS libraries
+// do: op(B) as 16-column strips, each k x 16 contiguous, and op(A) as 8-row
+// tiles, each k x 8 contiguous, both zero-padded to whole strips and tiles;
+// the product then reads two sequential streams without any edge case.
+
+// Work-item (x, y, z): row y of strip x of matrix z: 16 elements of op(B).
+// tb: B is n x k (op(B) = its transpose); rows of B are ld apart.
+__kernel void gemm_pack_b(const uint k, const uint n, const uint tb,
+                          __global const float *src, const ulong src_off,
+                          const ulong src_stride, const uint ld, __global float *dst)
+{
+    const uint strip = get_global_id(0), p = get_global_id(1);
+    if (p >= k)
+        return;
+    const ulong z = get_global_id(2), strips = (n + TILE_N - 1) / TILE_N;
+    __global const float *b = src + src_off + z * src_stride;
+    __global float *out = dst + ((z * strips + strip) * k + p) * TILE_N;
+    for (uint l = 0; l < TILE_N; l++) {
+        const uint j = strip * TILE_N + l;
+        out[l] = j >= n ? 0.0f : tb ? b[(size_t)j * ld + p] : b[(size_t)p * ld + j];
+    }
+}
+
+// Work-item (x, y, z): column p of tile x of matrix z: 8 elements of op(A).
+// ta: A is k x m (op(A) = its transpose); rows of A are ld apart.
+__kernel void gemm_pack_a(const uint m, const uint k, const uint ta,
+                          __global const float *src, const ulong src_off,
+                          const ulong src_stride, const uint ld, __global float *dst)
+{
+    const uint tile = get_global_id(0), p = get_global_id(1);
+    if (p >= k)
+        return;
+    const ulong z = get_global_id(2), tiles = (m + TILE_M - 1) / TILE_M;
+    __global const float *a = src + src_off + z * src_stride;
+    __global float *out = dst + ((z * tiles + tile) * k + p) * TILE_M;
+    for (uint r = 0; r < TILE_M; r++) {
+        const uint i = tile * TILE_M + r;
+        out[r] = i >= m ? 0.0f : ta ? a[(size_t)p * ld + i] : a[(size_t)i * ld + p];
+    }
+}
+
+#define PACKED_STEP(r) acc##r = fma((float16)ap[r], bv, acc##r);
+
+// Work-item (x, y, z): strip x of C's columns, row tiles y * tiles onwards,
+// product z; a and b packed (a_stride, b_stride: the packed matrices' sizes,
+// 0 when shared by the batch); C as in kcl_gemm_args.
+__kernel void gemm_packed(const kcl_gemm_args args, __global const float *a,
+                          const ulong a_stride, __global const float *b, const ulong b_stride,
+                          __global float *c)
+{
+    const kcl_gemm_args *g = &args;
+    const uint strip = get_global_id(0), first_tile = get_global_id(1) * g->tiles;
+    const uint j0 = strip * TILE_N, row_tiles = (g->m + TILE_M - 1) / TILE_M;
+    if (j0 >= g->n || first_tile >= row_tiles)
+        return;
+    const ulong z = get_global_id(2);
+    __global const float *bs = b + z * b_stride + (size_t)strip * g->k * TILE_N;
+    c += g->off[2] + z * g->stride[2];
+    for (uint t = first_tile; t < first_tile + g->tiles && t < row_tiles; t++) {
+        __global const float *at = a + z * a_stride + (size_t)t * g->k * TILE_M;
+        const uint i0 = t * TILE_M;
+        FOR_ROWS(ACC_ZERO)
+        for (uint p = 0; p < g->k; p++) {
+            const float16 bv = vload16(p, bs);
+            __global const float *ap = at + (size_t)p * TILE_M;
+            FOR_ROWS(PACKED_STEP)
+        }
+        FOR_ROWS(ACC_STORE)
+    }
+}
+
 // dst (k x n per matrix, contiguous) = op(B) for B transposed (n x k, ld
 // apart, matrix z at src_off + z * src_stride). Work-item (x, y, z): element
 // (y, x) of matrix z.

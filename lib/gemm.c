@@ -1,4 +1,5 @@
-/* gemm.c: matrix products through CLBlast on the context's queue. */
+/* gemm.c: kcl_gemm, and the choice of engine for every matrix product: CLBlast
+ * (here, on the context's queue) or kcl's own kernels (gemm_kcl.c). */
 #include <clblast_c.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -67,100 +68,6 @@ static kcl_status check_matrix(kcl_context *ctx, const kcl_tensor *t, char which
                          which, kcl__shape_str(t->rank, t->shape, buf, sizeof buf));
     }
     return KCL_OK;
-}
-
-/* Mirrors kcl_gemm_args in cl/gemm.cl. */
-typedef struct kcl_gemm_args {
-    cl_uint m, n, k, lda, ldb, ldc, tiles, unused;
-    cl_float alpha, beta;
-    cl_ulong off[3], stride[3];
-} kcl_gemm_args;
-
-/* The kernel copies op(B)'s columns into private memory up to this inner
- * dimension (NARROW_K in cl/gemm.cl), and the host transposes B beyond it. */
-enum { narrow_k = 32 };
-
-/* Row tiles (of 8 rows) per work-item: as many as keep at least 16
- * work-items in flight, so that every thread of a CPU device gets several
- * (an item's tiles share its 16 columns of op(B), which stay in cache). */
-static cl_uint tiles_per_item(size_t items, size_t row_tiles)
-{
-    size_t tiles = 1;
-    while (tiles < 8 && items * ((row_tiles + 2 * tiles - 1) / (2 * tiles)) >= 16)
-        tiles *= 2;
-    return (cl_uint)tiles;
-}
-
-/* local: the work-group size, NULL for the driver's choice. */
-static kcl_status enqueue(kcl_context *ctx, const char *name, size_t nargs, const kcl_arg *args,
-                          const size_t global[3], const size_t *local)
-{
-    cl_kernel kern;
-    kcl_status st = kcl__kernel(ctx, "gemm", name, &kern);
-    if (!st)
-        st = kcl__set_args(ctx, kern, name, nargs, args);
-    if (st)
-        return st;
-    cl_int err = kcl__fault(ctx, KCL_FAULT_ENQUEUE);
-    if (!err)
-        err = clEnqueueNDRangeKernel(ctx->queue, kern, 3, NULL, global, local, 0, NULL, NULL);
-    ctx->queue_stats.kernels += err == CL_SUCCESS;
-    return err ? kcl__fail_cl(ctx, err, "clEnqueueNDRangeKernel(gemm)") : KCL_OK;
-}
-
-/* g with B replaced by op(B) in scratch (k x n, contiguous). A shared B
- * (stride 0) is transposed once. */
-static kcl_status transpose_b(kcl_context *ctx, kcl_gemm_op *g, cl_mem *scratch, size_t *bytes)
-{
-    cl_uint k = (cl_uint)g->k, n = (cl_uint)g->n, ld = (cl_uint)g->ld[1];
-    size_t count = g->stride[1] == 0 ? 1 : (size_t)g->count;
-    cl_ulong off = g->offset[1], stride = (cl_ulong)g->stride[1];
-    kcl_status st = kcl__pool_alloc(ctx, count * g->k * g->n * sizeof(float), scratch, bytes);
-    if (st)
-        return st;
-    kcl_arg args[] = {KCL_ARG(k),      KCL_ARG(n),  KCL_ARG(g->mem[1]), KCL_ARG(off),
-                      KCL_ARG(stride), KCL_ARG(ld), KCL_ARG(*scratch)};
-    size_t global[3] = {g->n, g->k, count};
-    st = enqueue(ctx, "gemm_transpose", sizeof args / sizeof *args, args, global, NULL);
-    g->tb = false;
-    g->mem[1] = *scratch;
-    g->offset[1] = 0;
-    g->ld[1] = g->n;
-    g->stride[1] = g->stride[1] == 0 ? 0 : (int64_t)(g->k * g->n);
-    return st;
-}
-
-kcl_status kcl__gemm_own(kcl_context *ctx, const kcl_gemm_op *product)
-{
-    kcl_gemm_op op = *product, *g = &op;
-    cl_mem scratch = NULL;
-    size_t scratch_bytes = 0;
-    kcl_status st = KCL_OK;
-    if (g->tb && g->k > narrow_k)
-        st = transpose_b(ctx, g, &scratch, &scratch_bytes);
-    static const char *const names[2][2] = {{"gemm_nn", "gemm_nt_narrow"},
-                                            {"gemm_tn", "gemm_tt_narrow"}};
-    size_t cols = (g->n + 15) / 16, row_tiles = (g->m + 7) / 8;
-    kcl_gemm_args args = {.m = (cl_uint)g->m, .n = (cl_uint)g->n, .k = (cl_uint)g->k,
-                          .lda = (cl_uint)g->ld[0], .ldb = (cl_uint)g->ld[1],
-                          .ldc = (cl_uint)g->ld[2], .alpha = g->alpha, .beta = g->beta,
-                          .tiles = tiles_per_item(cols * (size_t)g->count, row_tiles)};
-    for (int i = 0; i < 3; i++) {
-        args.off[i] = g->offset[i];
-        args.stride[i] = (cl_ulong)g->stride[i];
-    }
-    kcl_arg kargs[] = {KCL_ARG(args), KCL_ARG(g->mem[0]), KCL_ARG(g->mem[1]), KCL_ARG(g->mem[2])};
-    size_t global[3] = {cols, (row_tiles + args.tiles - 1) / args.tiles, (size_t)g->count};
-    /* One work-item per group on a CPU: the kernel's vectors are the SIMD lanes. */
-    static const size_t one[3] = {1, 1, 1};
-    const size_t *local = ctx->info.type & KCL_DEVICE_CPU ? one : NULL;
-    if (!st)
-        st = enqueue(ctx, names[g->ta][g->tb], sizeof kargs / sizeof *kargs, kargs, global,
-                     local);
-    /* Reusable at once: later work on the in-order queue runs after the product. */
-    if (scratch)
-        kcl__pool_release(ctx, scratch, scratch_bytes);
-    return st;
 }
 
 static kcl_status clblast_run(kcl_context *ctx, const kcl_gemm_op *g)

@@ -167,6 +167,7 @@ struct kcl_context {
     char *binary_dir;            /* offline mode's directory */
     kcl_gemm_engine gemm;        /* as asked (AUTO) until kcl__context_ready resolves it */
     size_t group_1d;             /* work-group size of 1-D launches */
+    size_t gemm_pack_k, gemm_pack_outputs;   /* see kcl__gemm_packing */
     char *kernel_dir;            /* $KCL_KERNEL_DIR: read .cl files from here */
 
     kcl_program *programs;       /* built programs, a list */
@@ -359,8 +360,12 @@ typedef struct kcl_gemm_op {
 /* Enqueues g on ctx's queue with CLBlast or kcl's own kernel, whichever the
  * device and shape call for (gemm.c); m, n, k > 0. */
 kcl_status kcl__gemm_run(kcl_context *ctx, const kcl_gemm_op *g);
-/* kcl's own kernel (cl/gemm.cl), whatever the device. */
+/* kcl's own kernels (cl/gemm.cl), whatever the device (gemm_kcl.c). */
 kcl_status kcl__gemm_own(kcl_context *ctx, const kcl_gemm_op *g);
+/* kcl's kernels pack both operands from an inner dimension of from_k and
+ * from_outputs elements of C; from_k 0 restores the defaults (which every
+ * context starts with). Test hook: small products through the packed path. */
+void kcl__gemm_packing(kcl_context *ctx, size_t from_k, size_t from_outputs);
 /* A failed CLBlast call as a status and message. */
 kcl_status kcl__blas_fail(kcl_context *ctx, int code, const char *call);
 /* Context bookkeeping for CLBlast (gemm.c): CLBlast caches its compiled

@@ -8,6 +8,8 @@
  * allow 4 * (k + 2) * 2^-24 for the compiler's freedom (FMA, blocking). */
 #include "common.h"
 
+#include "../lib/internal.h"
+
 typedef struct gemm_case {
     int m, n, k;
 } gemm_case;
@@ -86,6 +88,21 @@ static void each_case(void **state, float alpha, float beta)
 
 static void test_plain(void **state) { each_case(state, 1.0f, 0.0f); }
 static void test_alpha_beta(void **state) { each_case(state, -0.75f, 1.5f); }
+
+/* kcl's kernels pack both operands for large products (inner dimension
+ * 1024, 256x256 outputs): one such product at its defaults, then every case
+ * through the packed path (thresholds lowered by the test hook). */
+static void test_packed(void **state)
+{
+    kcl_context *ctx = *state;
+    if (!test_on_simulator(ctx))
+        for (int ta = 0; ta < 2; ta++)
+            run_case(ctx, ta, !ta, (gemm_case){260, 257, 1030}, -0.75f, 1.5f);
+    kcl__gemm_packing(ctx, 1, 1);
+    each_case(state, 1.0f, 0.0f);
+    each_case(state, -0.75f, 1.5f);
+    kcl__gemm_packing(ctx, 0, 0);
+}
 
 static void test_beta_zero_ignores_nan(void **state)
 {
@@ -198,6 +215,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_alpha_beta),
+        cmocka_unit_test(test_packed),
         cmocka_unit_test(test_beta_zero_ignores_nan),
         cmocka_unit_test(test_k_zero_scales),
         cmocka_unit_test(test_shape_mismatch),
