@@ -241,7 +241,7 @@ __kernel void gemm_packed(const kcl_gemm_args args, __global const float *a,
 
 // dst (k x n per matrix, contiguous) = op(B) for B transposed (n x k, ld
 // apart, matrix z at src_off + z * src_stride). Work-item (x, y, z): element
-// (y, x) of matrix z.
+// (y, x) of matrix z; work-groups run along y, reading a row of B.
 __kernel void gemm_transpose(const uint k, const uint n, __global const float *src,
                              const ulong src_off, const ulong src_stride, const uint ld,
                              __global float *dst)

@@ -81,16 +81,18 @@ static void scratch_release(kcl_context *ctx, scratch *s)
     s->mem = NULL;
 }
 
-/* Global size of a copy kernel over (x, p < k, matrix): p in groups of 64
- * (the kernel checks p), so that the driver need not pick a group size that
- * divides k. */
-static void copy_launch(size_t x, size_t k, size_t count, size_t global[3], size_t local[3])
+/* Sizes of a copy kernel over (x, p < k, matrix): p in work-groups of the
+ * context's 1-D size (the kernels check p), so that the driver need not pick
+ * a group size that divides k. */
+static void copy_launch(const kcl_context *ctx, size_t x, size_t k, size_t count,
+                        size_t global[3], size_t local[3])
 {
+    size_t group = ctx->group_1d;
     local[0] = 1;
-    local[1] = 64;
+    local[1] = group;
     local[2] = 1;
     global[0] = x;
-    global[1] = (k + 63) / 64 * 64;
+    global[1] = (k + group - 1) / group * group;
     global[2] = count;
 }
 
@@ -106,8 +108,9 @@ static kcl_status transpose_b(kcl_context *ctx, kcl_gemm_op *g, scratch *s)
         return st;
     kcl_arg args[] = {KCL_ARG(k),      KCL_ARG(n),  KCL_ARG(g->mem[1]), KCL_ARG(off),
                       KCL_ARG(stride), KCL_ARG(ld), KCL_ARG(s->mem)};
-    size_t global[3] = {g->n, g->k, s->count};
-    st = enqueue(ctx, "gemm_transpose", sizeof args / sizeof *args, args, global, NULL);
+    size_t global[3], local[3];
+    copy_launch(ctx, g->n, g->k, s->count, global, local);
+    st = enqueue(ctx, "gemm_transpose", sizeof args / sizeof *args, args, global, local);
     g->tb = false;
     g->mem[1] = s->mem;
     g->offset[1] = 0;
@@ -167,7 +170,7 @@ static kcl_status pack(kcl_context *ctx, const kcl_gemm_op *g, int i, scratch *s
                       KCL_ARG(transposed), KCL_ARG(g->mem[i]), KCL_ARG(off), KCL_ARG(stride),
                       KCL_ARG(ld), KCL_ARG(s->mem)};
     size_t global[3], local[3];
-    copy_launch(blocks, g->k, s->count, global, local);
+    copy_launch(ctx, blocks, g->k, s->count, global, local);
     const char *name = i == 0 ? "gemm_pack_a" : "gemm_pack_b";
     return enqueue(ctx, name, sizeof args / sizeof *args, args, global, local);
 }
