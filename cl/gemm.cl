@@ -8,10 +8,10 @@
 // pad and transpose kernels) costs 20 us and more on PoCL, and its kernels
 // are written for GPUs' local memory.
 //
-// Each work-item computes 8 rows x 16 columns of C for `tiles` tiles stacked
-// down the rows, the block held in 16-wide vectors: per step p of the inner
-// dimension, row p of op(B) (16 columns) is one vector and each of the 8
-// elements of op(A) is broadcast into it, the register-blocked scheme of CPU
+// Each work-item computes TILE_M (8 or 4) rows x 16 columns of C for `tiles`
+// tiles stacked down the rows, the block held in 16-wide vectors: per step p
+// of the inner dimension, row p of op(B) (16 columns) is one vector and each
+// of the TILE_M elements of op(A) is broadcast into it, the scheme of CPU
 // BLAS kernels, which CPU compilers turn into broadcast vector FMAs. An
 // item's tiles share its 16 columns of B, which stay in cache. Edge tiles
 // read clamped (valid) elements and store only what lies inside C.
@@ -24,7 +24,12 @@
 // The sum over p runs in order with fma, so a result does not depend on the
 // tiling or the device's thread count.
 
-#define TILE_M 8
+// Rows of a tile: 8, or 4 where 8 rows of 16 lanes would not fit in the
+// vector registers (lib/gemm_kcl.c picks it per device and passes it).
+#ifndef KCL_GEMM_ROWS
+#define KCL_GEMM_ROWS 8
+#endif
+#define TILE_M KCL_GEMM_ROWS
 #define TILE_N 16
 #define NARROW_K 32
 
@@ -65,9 +70,15 @@ inline void store_row(const kcl_gemm_args *g, __global float *c, const uint j0,
         c[j0 + l] = beta == 0.0f ? alpha * v[l] : alpha * v[l] + beta * c[j0 + l];
 }
 
-// The tile's eight rows, written out: accumulators in an array indexed by a
-// loop stay in memory with some compilers (PoCL's among them).
+// The tile's rows, written out: accumulators in an array indexed by a loop
+// stay in memory with some compilers (PoCL's among them).
+#if TILE_M == 8
 #define FOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#elif TILE_M == 4
+#define FOR_ROWS(X) X(0) X(1) X(2) X(3)
+#else
+#error "KCL_GEMM_ROWS must be 4 or 8"
+#endif
 #define ROW_INDEX(r) const uint row##r = min(i0 + r, g->m - 1);
 #define ACC_ZERO(r) float16 acc##r = 0.0f;
 #define ACC_STEP(r) acc##r = fma((float16)A_AT(row##r, p), bv, acc##r);
@@ -169,8 +180,8 @@ GEMM_KERNEL(gemm_tt_narrow, items_bt, true)
 // of the kernels above read op(B) (and op(A) when transposed) a whole row
 // apart, one page per step, which defeats the caches' prefetchers and the
 // TLB. There the host first packs both operands the way CPU BLAS libraries
-// do: op(B) as 16-column strips, each k x 16 contiguous, and op(A) as 8-row
-// tiles, each k x 8 contiguous, both zero-padded to whole strips and tiles;
+// do: op(B) as 16-column strips, each k x 16 contiguous, and op(A) as TILE_M-row
+// tiles, each k x TILE_M contiguous, both zero-padded to whole strips and tiles;
 // the product then reads two sequential streams without any edge case.
 
 // Work-item (x, y, z): row y of strip x of matrix z: 16 elements of op(B).

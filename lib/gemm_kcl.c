@@ -9,8 +9,8 @@ typedef struct kcl_gemm_args {
     cl_ulong off[3], stride[3];
 } kcl_gemm_args;
 
-/* The kernels' tile: 8 rows (TILE_M) by 16 columns (TILE_N). */
-enum { tile_m = 8, tile_n = 16 };
+/* The kernels' tile: TILE_M (ctx->gemm_rows) rows by 16 columns (TILE_N). */
+enum { tile_n = 16 };
 /* The kernel copies op(B)'s columns into private memory up to this inner
  * dimension (NARROW_K in cl/gemm.cl), and the host transposes B beyond it. */
 enum { narrow_k = 32 };
@@ -141,7 +141,7 @@ static kcl_status direct(kcl_context *ctx, kcl_gemm_op *g)
         st = transpose_b(ctx, g, &bt);
     static const char *const names[2][2] = {{"gemm_nn", "gemm_nt_narrow"},
                                             {"gemm_tn", "gemm_tt_narrow"}};
-    size_t strips = (g->n + tile_n - 1) / tile_n, row_tiles = (g->m + tile_m - 1) / tile_m;
+    size_t strips = (g->n + tile_n - 1) / tile_n, row_tiles = (g->m + ctx->gemm_rows - 1) / ctx->gemm_rows;
     kcl_gemm_args args = args_of(g, tiles_per_item(strips * (size_t)g->count, row_tiles));
     kcl_arg kargs[] = {KCL_ARG(args), KCL_ARG(g->mem[0]), KCL_ARG(g->mem[1]), KCL_ARG(g->mem[2])};
     size_t global[3] = {strips, (row_tiles + args.tiles - 1) / args.tiles, (size_t)g->count};
@@ -154,10 +154,11 @@ static kcl_status direct(kcl_context *ctx, kcl_gemm_op *g)
 
 /* ---------------------------------------------------- packed operands -- */
 
-/* Operand i (0: A in 8-row tiles, 1: B in 16-column strips) packed into s. */
+/* Operand i (0: A in tiles of ctx->gemm_rows rows, 1: B in 16-column strips)
+ * packed into s. */
 static kcl_status pack(kcl_context *ctx, const kcl_gemm_op *g, int i, scratch *s)
 {
-    size_t rows = i == 0 ? g->m : g->n, width = i == 0 ? tile_m : tile_n;
+    size_t rows = i == 0 ? g->m : g->n, width = i == 0 ? (size_t)ctx->gemm_rows : tile_n;
     size_t blocks = (rows + width - 1) / width;
     kcl_status st = scratch_for(ctx, g, i, blocks * width * g->k, s);
     if (st)
@@ -182,9 +183,9 @@ static kcl_status packed(kcl_context *ctx, const kcl_gemm_op *g)
     if (!st)
         st = pack(ctx, g, 1, &pb);
     if (!st) {
-        size_t strips = (g->n + tile_n - 1) / tile_n, row_tiles = (g->m + tile_m - 1) / tile_m;
+        size_t strips = (g->n + tile_n - 1) / tile_n, row_tiles = (g->m + ctx->gemm_rows - 1) / ctx->gemm_rows;
         kcl_gemm_args args = args_of(g, tiles_per_item(strips * (size_t)g->count, row_tiles));
-        cl_ulong a_stride = pa.count == 1 ? 0 : (cl_ulong)(row_tiles * tile_m * g->k);
+        cl_ulong a_stride = pa.count == 1 ? 0 : (cl_ulong)(row_tiles * ctx->gemm_rows * g->k);
         cl_ulong b_stride = pb.count == 1 ? 0 : (cl_ulong)(strips * tile_n * g->k);
         kcl_arg kargs[] = {KCL_ARG(args),     KCL_ARG(pa.mem),    KCL_ARG(a_stride),
                            KCL_ARG(pb.mem),   KCL_ARG(b_stride),  KCL_ARG(g->mem[2])};
@@ -209,4 +210,21 @@ void kcl__gemm_packing(kcl_context *ctx, size_t from_k, size_t from_outputs)
 {
     ctx->gemm_pack_k = from_k ? from_k : packed_k;
     ctx->gemm_pack_outputs = from_k ? from_outputs : packed_outputs;
+}
+
+/* Eight rows of 16 lanes are 8 accumulators where a vector register holds 16
+ * floats (AVX-512), but 16 of the 16 registers AVX2 has, and the compiler
+ * then spills (seen in LLVM's code for Haswell: four accumulators stored and
+ * reloaded every step). Four rows there keep 8 accumulators in registers.
+ * GPUs report a native width of 1, and fewer registers per work-item suit
+ * them too. */
+void kcl__gemm_tile_rows(kcl_context *ctx, int rows)
+{
+    if (rows == 0) {
+        cl_uint width = 1;
+        clGetDeviceInfo(ctx->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width, &width,
+                        NULL);
+        rows = width >= 16 ? 8 : 4;
+    }
+    ctx->gemm_rows = rows;
 }

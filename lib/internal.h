@@ -168,6 +168,7 @@ struct kcl_context {
     kcl_gemm_engine gemm;        /* as asked (AUTO) until kcl__context_ready resolves it */
     size_t group_1d;             /* work-group size of 1-D launches */
     size_t gemm_pack_k, gemm_pack_outputs;   /* see kcl__gemm_packing */
+    int gemm_rows;               /* rows of kcl's GEMM tile (KCL_GEMM_ROWS): 8 or 4 */
     char *kernel_dir;            /* $KCL_KERNEL_DIR: read .cl files from here */
 
     kcl_program *programs;       /* built programs, a list */
@@ -366,6 +367,9 @@ kcl_status kcl__gemm_own(kcl_context *ctx, const kcl_gemm_op *g);
  * from_outputs elements of C; from_k 0 restores the defaults (which every
  * context starts with). Test hook: small products through the packed path. */
 void kcl__gemm_packing(kcl_context *ctx, size_t from_k, size_t from_outputs);
+/* Rows of kcl's GEMM tile for the context's device (gemm_kcl.c); rows 4 or 8
+ * overrides it, a test hook valid only before the first product. */
+void kcl__gemm_tile_rows(kcl_context *ctx, int rows);
 /* A failed CLBlast call as a status and message. */
 kcl_status kcl__blas_fail(kcl_context *ctx, int code, const char *call);
 /* Context bookkeeping for CLBlast (gemm.c): CLBlast caches its compiled

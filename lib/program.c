@@ -4,7 +4,9 @@
  * (or, in offline mode, only in the directory of precompiled binaries); by
  * compiling its source. Sources are the cl/ files embedded at build time, or the
  * files of $KCL_KERNEL_DIR. A source's first lines may carry build options for
- * it in a comment: `// kcl-options: -cl-fp32-correctly-rounded-divide-sqrt`. */
+ * it in a comment: `// kcl-options: -cl-fp32-correctly-rounded-divide-sqrt`.
+ * Every program also gets the context's device-dependent defines
+ * (KCL_GEMM_ROWS, see gemm_kcl.c), which are part of the cache key. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,11 +80,12 @@ static kcl_status load_source(kcl_context *ctx, const char *name, char **out)
     return kcl__fail(ctx, KCL_ERR_NAME, "no kernel program named '%s'", name);
 }
 
-/* Base options plus those of the source's "// kcl-options:" line. */
-static void build_options(const char *source, char *buf, size_t size)
+/* Base options, the context's defines, and those of the source's
+ * "// kcl-options:" line. */
+static void build_options(const kcl_context *ctx, const char *source, char *buf, size_t size)
 {
     static const char tag[] = "// kcl-options:";
-    snprintf(buf, size, "%s", base_options);
+    snprintf(buf, size, "%s -DKCL_GEMM_ROWS=%d", base_options, ctx->gemm_rows);
     const char *p = strstr(source, tag);
     if (!p)
         return;
@@ -281,7 +284,7 @@ static kcl_status make_program(kcl_context *ctx, const char *name, const char *g
     if (st)
         return st;
     char options[512];
-    build_options(source, options, sizeof options);
+    build_options(ctx, source, options, sizeof options);
     kcl_cache_key key;
     kcl__cache_key(ctx, name, source, options, &key);
     if (ctx->offline && given) {
@@ -436,7 +439,7 @@ kcl_status kcl_precompile(kcl_context *ctx, const char *dir)
         if ((st = load_source(ctx, name, &source)))
             return st;
         char options[512];
-        build_options(source, options, sizeof options);
+        build_options(ctx, source, options, sizeof options);
         kcl_cache_key key;
         kcl__cache_key(ctx, name, source, options, &key);
         free(source);

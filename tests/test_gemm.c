@@ -104,6 +104,24 @@ static void test_packed(void **state)
     kcl__gemm_packing(ctx, 0, 0);
 }
 
+/* The other tile height of kcl's kernel (4 rows where 8 would not fit in a
+ * device's vector registers, 8 where they do), on a context of its own: the
+ * height is fixed when the kernels are built. */
+static void test_other_tile_rows(void **state)
+{
+    kcl_context_options opt = {.disable_disk_cache = 1, .gemm = KCL_GEMM_KCL};
+    kcl_context *ctx;
+    CHECK_OK(NULL, kcl_context_create(&ctx, &opt));
+    int rows = ctx->gemm_rows == 8 ? 4 : 8;
+    kcl__gemm_tile_rows(ctx, rows);
+    void *other = ctx;
+    each_case(&other, -0.75f, 1.5f);
+    kcl__gemm_packing(ctx, 1, 1);
+    each_case(&other, 1.0f, 0.0f);
+    kcl_context_free(ctx);
+    (void)state;
+}
+
 static void test_beta_zero_ignores_nan(void **state)
 {
     kcl_context *ctx = *state;
@@ -216,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_plain),
         cmocka_unit_test(test_alpha_beta),
         cmocka_unit_test(test_packed),
+        cmocka_unit_test(test_other_tile_rows),
         cmocka_unit_test(test_beta_zero_ignores_nan),
         cmocka_unit_test(test_k_zero_scales),
         cmocka_unit_test(test_shape_mismatch),
