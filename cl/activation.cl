@@ -26,7 +26,14 @@
 // the tensor as [outer, len, inner] around the axis; index decoding writes
 // the remainder as rest - q * size rather than with % (see elementwise.cl).
 
+// Channels per work-item of the fused bias kernels: a run a CPU compiler
+// vectorizes, or one where neighbouring work-items must touch neighbouring
+// elements (GPUs; KCL_VECTOR_LOOPS, see lib/program.c).
+#if KCL_VECTOR_LOOPS
 #define BIAS_BLOCK 16
+#else
+#define BIAS_BLOCK 1
+#endif
 
 #define SELU_ALPHA 1.6732632423543772f
 #define SELU_SCALE 1.0507009873554805f

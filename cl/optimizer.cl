@@ -74,10 +74,16 @@ inline float clipped(const float g, const clip_rule r)
 // chunk i of OPT_CHUNK consecutive elements, the variables' chunks counted
 // one variable after another (a variable's last chunk may be short), so
 // that it resolves its variable once and then runs a plain loop, which a CPU
-// compiler vectorizes. The per-element update of each kind is a function of
-// pointers already at the element.
+// compiler vectorizes. Elsewhere (KCL_VECTOR_LOOPS 0, see lib/program.c) a
+// chunk is one element, so that neighbouring work-items touch neighbouring
+// elements, as GPUs' memory wants. The per-element update of each kind is a
+// function of pointers already at the element.
 #define SEGMENTS 8
+#if KCL_VECTOR_LOOPS
 #define OPT_CHUNK 64
+#else
+#define OPT_CHUNK 1
+#endif
 
 typedef struct kcl_opt_segments {
     ulong start[SEGMENTS + 1];   // prefix sums of the variables' sizes

@@ -491,6 +491,12 @@ kcl_status kcl_activation(kcl_tensor *x, const char *name, const kcl_activation_
  * Only elementwise activations fuse; others run bias_add then the activation.
  * Not differentiable a second time (as the elementwise activations). */
 
+/* Mirrors BIAS_BLOCK in cl/activation.cl. */
+static size_t bias_block(const kcl_context *ctx)
+{
+    return ctx->vector_loops ? 16 : 1;
+}
+
 static kcl_status bias_act_forward(kcl_context *ctx, const kcl_node *node)
 {
     const elementwise_def *def = &elementwise_defs[node->attr.i[0]];
@@ -503,8 +509,9 @@ static kcl_status bias_act_forward(kcl_context *ctx, const kcl_node *node)
     kcl_arg args[] = {KCL_MEM(x), KCL_ARG(ox), KCL_MEM(b), KCL_ARG(ob), KCL_MEM(y),
                       KCL_ARG(oy), KCL_ARG(c), KCL_ARG(f[0]), KCL_ARG(f[1]), KCL_ARG(f[2]),
                       KCL_ARG(f[3]), KCL_ARG(n)};
-    /* A work-item per BIAS_BLOCK (16, cl/activation.cl) channels of a row. */
-    size_t items = c == 0 ? 0 : (size_t)(n / c) * (size_t)((c + 15) / 16);
+    /* A work-item per BIAS_BLOCK channels of a row (cl/activation.cl). */
+    size_t block = bias_block(ctx);
+    size_t items = c == 0 ? 0 : (size_t)(n / c) * (size_t)((c + block - 1) / block);
     return kcl__enqueue(ctx, "activation", kernel, items, 12, args);
 }
 
@@ -533,7 +540,8 @@ static kcl_status bias_act_backward(kcl_context *ctx, const kcl_node *node, kcl_
         if (n == 0)
             st = kcl__fill(db, 0.0f);   /* no rows: the sum of nothing */
         else
-            st = kcl__enqueue(ctx, "activation", kernel, (size_t)(c + 15) / 16, 16, args);
+            st = kcl__enqueue(ctx, "activation", kernel,
+                              (size_t)(c + bias_block(ctx) - 1) / bias_block(ctx), 16, args);
     }
     if (st) {
         kcl_tensor_free(dz);

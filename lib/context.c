@@ -176,6 +176,7 @@ kcl_status kcl__context_ready(kcl_context *ctx)
     ctx->group_1d = max_group == 0 ? 1 : max_group < 64 ? max_group : 64;
     kcl__gemm_packing(ctx, 0, 0);
     kcl__gemm_tile_rows(ctx, 0);
+    ctx->vector_loops = (ctx->info.type & KCL_DEVICE_CPU) && !ctx->info.simulator;
     if (ctx->gemm == KCL_GEMM_AUTO)
         ctx->gemm = ctx->offline || (ctx->info.type & KCL_DEVICE_CPU) ? KCL_GEMM_KCL
                                                                        : KCL_GEMM_CLBLAST;

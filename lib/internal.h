@@ -169,6 +169,11 @@ struct kcl_context {
     size_t group_1d;             /* work-group size of 1-D launches */
     size_t gemm_pack_k, gemm_pack_outputs;   /* see kcl__gemm_packing */
     int gemm_rows;               /* rows of kcl's GEMM tile (KCL_GEMM_ROWS): 8 or 4 */
+    /* KCL_VECTOR_LOOPS: on CPUs, a work-item of some kernels loops over a run
+     * of neighbouring elements, which the compiler vectorizes; elsewhere
+     * (GPUs, and Oclgrind, which then checks that form) a work-item takes one
+     * element and its neighbours the next ones, as GPUs' memory wants. */
+    bool vector_loops;
     char *kernel_dir;            /* $KCL_KERNEL_DIR: read .cl files from here */
 
     kcl_program *programs;       /* built programs, a list */

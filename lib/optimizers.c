@@ -576,9 +576,9 @@ static kcl_status global_sum_of_squares(size_t n, kcl_tensor *const *grads, kcl_
 }
 
 /* Mirrors kcl_opt_segments in cl/optimizer.cl: the variables of one launch,
- * updated OPT_CHUNK elements per work-item. */
+ * updated OPT_CHUNK elements per work-item (64 on CPUs, 1 elsewhere). */
 #define SEGMENTS 8
-#define OPT_CHUNK 64
+#define OPT_CHUNK(ctx) ((ctx)->vector_loops ? 64 : 1)
 typedef struct opt_segments {
     cl_ulong start[SEGMENTS + 1];
     cl_ulong ov[SEGMENTS], og[SEGMENTS];
@@ -608,7 +608,8 @@ static kcl_status enqueue_batch(kcl_optimizer *opt, const opt_batch *b, const op
         const var_state *vs = s < b->count ? b->state[s] : b->state[0];
         const kcl_tensor *g = s < b->count ? b->grad[s] : first;
         d.start[s + 1] = d.start[s] + (s < b->count ? (cl_ulong)vs->var->size : 0);
-        chunks += (size_t)(d.start[s + 1] - d.start[s] + OPT_CHUNK - 1) / OPT_CHUNK;
+        chunks += (size_t)(d.start[s + 1] - d.start[s] + OPT_CHUNK(opt->ctx) - 1) /
+                  OPT_CHUNK(opt->ctx);
         d.ov[s] = vs->var->offset;
         d.og[s] = g->offset;
         args[s] = KCL_MEM(vs->var);

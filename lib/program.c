@@ -6,7 +6,8 @@
  * files of $KCL_KERNEL_DIR. A source's first lines may carry build options for
  * it in a comment: `// kcl-options: -cl-fp32-correctly-rounded-divide-sqrt`.
  * Every program also gets the context's device-dependent defines
- * (KCL_GEMM_ROWS, see gemm_kcl.c), which are part of the cache key. */
+ * (KCL_GEMM_ROWS, see gemm_kcl.c; KCL_VECTOR_LOOPS, see internal.h), which
+ * are part of the cache key. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,8 @@ static kcl_status load_source(kcl_context *ctx, const char *name, char **out)
 static void build_options(const kcl_context *ctx, const char *source, char *buf, size_t size)
 {
     static const char tag[] = "// kcl-options:";
-    snprintf(buf, size, "%s -DKCL_GEMM_ROWS=%d", base_options, ctx->gemm_rows);
+    snprintf(buf, size, "%s -DKCL_GEMM_ROWS=%d -DKCL_VECTOR_LOOPS=%d", base_options,
+             ctx->gemm_rows, ctx->vector_loops);
     const char *p = strstr(source, tag);
     if (!p)
         return;
