@@ -149,9 +149,10 @@ typedef struct kcl_context kcl_context;
 
 /* What multiplies matrices (kcl_gemm, Dense, kcl_matmul and their gradients). */
 typedef enum kcl_gemm_engine {
-    /* $KCL_GEMM ("clblast" or "kcl") when set; else kcl's own kernel on CPU
-     * devices, where it is the faster (README, bench_gemm), and CLBlast on
-     * GPUs and accelerators, whose tuned parameters CLBlast ships. */
+    /* $KCL_GEMM ("clblast" or "kcl") when set; else the engine kcl-tune
+     * measured the faster on the device, when it stored one; else kcl's own
+     * kernel on CPU devices, where it is the faster (README, bench_gemm), and
+     * CLBlast on GPUs and accelerators, whose tuned parameters CLBlast ships. */
     KCL_GEMM_AUTO = 0,
     KCL_GEMM_CLBLAST,            /* CLBlast, with kcl's tuned parameters */
     KCL_GEMM_KCL,                /* kcl's kernel (cl/gemm.cl); always so in offline

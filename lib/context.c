@@ -167,7 +167,8 @@ kcl_status kcl__context_new(const kcl_context_options *options, kcl_context **ou
 
 kcl_status kcl__context_ready(kcl_context *ctx)
 {
-    kcl__tuning_apply(ctx);   /* tuned CLBlast parameters; never fails */
+    kcl_gemm_engine measured;   /* kcl-tune's choice for the device, if any */
+    kcl__tuning_apply(ctx, &measured);   /* tuned CLBlast parameters; never fails */
     /* 64 items: a multiple of GPUs' warps and wavefronts, and on PoCL enough
      * for its vectorized work-item loops (64 and 256 measured alike). */
     size_t max_group = 0;
@@ -177,6 +178,8 @@ kcl_status kcl__context_ready(kcl_context *ctx)
     kcl__gemm_packing(ctx, 0, 0);
     kcl__gemm_tile_rows(ctx, 0);
     ctx->vector_loops = (ctx->info.type & KCL_DEVICE_CPU) && !ctx->info.simulator;
+    if (ctx->gemm == KCL_GEMM_AUTO && measured != KCL_GEMM_AUTO)
+        ctx->gemm = measured;
     if (ctx->gemm == KCL_GEMM_AUTO)
         ctx->gemm = ctx->offline || (ctx->info.type & KCL_DEVICE_CPU) ? KCL_GEMM_KCL
                                                                        : KCL_GEMM_CLBLAST;

@@ -17,9 +17,11 @@ static const char header[] = "kcl-tuning 1";
 enum { max_file = 64 * 1024 };
 
 /* The kernels CLBlast 1.5 accepts overrides for (CLBlastInvalidOverrideKernel
- * otherwise): a file naming another is malformed. */
-static const char *const known_kernels[] = {"Xgemm", "XgemmDirect", "GemmRoutine", "Copy",
-                                            "Pad", "Transpose", "Padtranspose"};
+ * otherwise), and kcl's own "Engine" line: a file naming another is malformed. */
+static const char engine_set[] = "Engine";
+static const char *const known_kernels[] = {"Xgemm",     "XgemmDirect",  "GemmRoutine", "Copy",
+                                            "Pad",       "Transpose",    "Padtranspose",
+                                            engine_set};
 
 static int known_kernel(const char *name)
 {
@@ -143,6 +145,8 @@ size_t kcl__tuning_override(cl_device_id device, const kcl_tuning *t)
     size_t accepted = 0;
     for (size_t i = 0; i < t->count; i++) {
         const kcl_tuning_set *s = &t->sets[i];
+        if (strcmp(s->kernel, engine_set) == 0)
+            continue;   /* kcl's, not CLBlast's */
         const char *names[KCL_TUNING_MAX_PARAMS];
         for (size_t j = 0; j < s->count; j++)
             names[j] = s->names[j];
@@ -245,8 +249,19 @@ kcl_tuning_source kcl__tuning_load(const kcl_context *ctx, kcl_tuning *out)
     return KCL_TUNING_NONE;
 }
 
-kcl_tuning_source kcl__tuning_apply(kcl_context *ctx)
+kcl_gemm_engine kcl__tuning_engine(const kcl_tuning *t)
 {
+    for (size_t i = 0; i < t->count; i++) {
+        const kcl_tuning_set *s = &t->sets[i];
+        if (strcmp(s->kernel, engine_set) == 0 && s->count == 1 && strcmp(s->names[0], "KCL") == 0)
+            return s->values[0] ? KCL_GEMM_KCL : KCL_GEMM_CLBLAST;
+    }
+    return KCL_GEMM_AUTO;
+}
+
+kcl_tuning_source kcl__tuning_apply(kcl_context *ctx, kcl_gemm_engine *engine)
+{
+    *engine = KCL_GEMM_AUTO;
     /* Offline mode never calls CLBlast (kcl_gemm uses cl/gemm.cl there). */
     if (ctx->offline)
         return KCL_TUNING_NONE;
@@ -254,6 +269,7 @@ kcl_tuning_source kcl__tuning_apply(kcl_context *ctx)
     kcl_tuning_source source = kcl__tuning_load(ctx, &t);
     if (t.count)
         kcl__tuning_override(ctx->device, &t);
+    *engine = kcl__tuning_engine(&t);
     return source;
 }
 

@@ -13,7 +13,11 @@
  *     device pthread-skylake-avx512-AMD EPYC
  *     Xgemm GEMMK=0 KREG=1 KWG=32 ...
  *     GemmRoutine XGEMM_MIN_INDIRECT_SIZE=96
+ *     Engine KCL=1
  *
+ * The "Engine" line is kcl's, not CLBlast's: which engine kcl-tune measured
+ * the faster on the device (KCL=1: kcl's own kernel, 0: CLBlast), which
+ * contexts then use when neither their options nor $KCL_GEMM choose.
  * Blank lines and lines starting with '#' are ignored. The file lives at
  * <cache_dir>/tuning/<hash>.txt, the hash (FNV-1a, 16 hex digits) taken over
  * "platform\ndevice\ndriver\n" so that a driver update starts afresh. A file
@@ -59,8 +63,12 @@ typedef enum kcl_tuning_source {
 
 /* Called by kcl_context_create once the queue exists. Never fails: a file
  * that cannot be read or parsed is ignored, a set CLBlast refuses is skipped.
- * Returns where the applied parameters came from. */
-kcl_tuning_source kcl__tuning_apply(kcl_context *ctx);
+ * Returns where the applied parameters came from, and in *engine the stored
+ * engine choice (KCL_GEMM_AUTO: none). */
+kcl_tuning_source kcl__tuning_apply(kcl_context *ctx, kcl_gemm_engine *engine);
+
+/* The engine of t's "Engine" line; KCL_GEMM_AUTO without one. */
+kcl_gemm_engine kcl__tuning_engine(const kcl_tuning *t);
 
 /* The parameters kcl__tuning_apply would use for ctx, without applying them. */
 kcl_tuning_source kcl__tuning_load(const kcl_context *ctx, kcl_tuning *out);

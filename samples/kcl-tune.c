@@ -1,6 +1,7 @@
 /* kcl-tune: finds CLBlast GEMM parameters for one device and stores them where
- * every later kcl context on that device picks them up (for the products it
- * runs through CLBlast: by default GPUs' and accelerators', see kcl_gemm_engine).
+ * every later kcl context on that device picks them up, with the engine that
+ * multiplies the same products faster there: CLBlast so tuned, or kcl's own
+ * kernel (kcl_gemm_engine; the "Engine" line of the file).
  *
  *     KCL_DEVICE=pocl kcl-tune [--time SECONDS] [--seed N] [--no-store]
  *
@@ -532,6 +533,27 @@ static int parse_args(int argc, char **argv, double *seconds, int *store)
     return *seconds > 0 ? 0 : -1;
 }
 
+/* The score of kcl's own kernel on the same products, on a context of its
+ * own (INFINITY when it fails or is wrong). */
+static double kcl_engine_score(void)
+{
+    kcl_context_options opt = {.gemm = KCL_GEMM_KCL};
+    kcl_context *ctx;
+    if (kcl_context_create(&ctx, &opt) != KCL_OK)
+        return INFINITY;
+    static product ps[n_products];
+    double per[n_products], score = INFINITY;
+    int ok = 1;
+    for (int i = 0; i < n_products; i++)
+        ok = product_init(ctx, &ps[i], product_list[i]) == 0 && ok;
+    if (ok)
+        score = evaluate(ctx, ps, per, 0.01, INFINITY, INFINITY);
+    for (int i = 0; i < n_products; i++)
+        product_free(&ps[i]);
+    kcl_context_free(ctx);
+    return score;
+}
+
 static int tune(kcl_context *ctx, product *ps, double seconds, int store)
 {
     static search S;             /* large (the list of tried candidates) */
@@ -604,11 +626,16 @@ static int tune(kcl_context *ctx, product *ps, double seconds, int store)
     double base_total = 0;
     for (int i = 0; i < n_products; i++)
         base_total += weighted(&ps[i], base[i]);
+    double own = kcl_engine_score();
+    kcl_tuning_set engine = {.kernel = "Engine", .count = 1, .names = {"KCL"},
+                             .values = {own < total}};
+    kcl__tuning_put(&t, &engine);
     char text[4096];
     kcl__tuning_format(&t, text, sizeof text);
     printf("\nscore (seconds per GFLOP, summed over the products): %.4f with CLBlast's "
-           "defaults, %.4f tuned; search took %.0f s\n\n%s",
-           base_total, total, now() - t0, text);
+           "defaults, %.4f tuned, %.4f with kcl's own kernel: contexts on this device "
+           "will multiply with %s; search took %.0f s\n\n%s",
+           base_total, total, own, own < total ? "kcl's kernel" : "CLBlast", now() - t0, text);
     if (!store)
         return 0;
     if (kcl__tuning_store(ctx, &t) != KCL_OK) {

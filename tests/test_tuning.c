@@ -284,6 +284,47 @@ static void test_store_and_load(void **state)
     nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The "Engine" line kcl-tune stores decides the engine of a context that
+ * neither its options nor $KCL_GEMM decide; CLBlast never sees the line. */
+static void test_stored_engine(void **state)
+{
+    (void)state;
+    kcl_tuning t;
+    assert_int_equal(kcl__tuning_parse("Engine KCL=1\nGemmRoutine XGEMM_MIN_INDIRECT_SIZE=77\n",
+                                       &t), 0);
+    assert_int_equal(kcl__tuning_engine(&t), KCL_GEMM_KCL);
+    char dir[] = "/tmp/kcl-test-tuning-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *saved = strdup(getenv("KCL_GEMM"));
+    unsetenv("KCL_GEMM");
+    kcl_context *ctx = context_in(dir);
+    assert_int_equal(kcl__tuning_override(kcl__tuning_device(ctx), &t), 1);
+    for (int kcl = 0; kcl < 2; kcl++) {
+        t.sets[0].values[0] = (size_t)kcl;
+        assert_int_equal(kcl__tuning_engine(&t), kcl ? KCL_GEMM_KCL : KCL_GEMM_CLBLAST);
+        CHECK_OK(ctx, kcl__tuning_store(ctx, &t));
+        kcl_context *next = context_in(dir);
+        assert_int_equal(kcl_context_gemm(next), kcl ? KCL_GEMM_KCL : KCL_GEMM_CLBLAST);
+        check_gemm(next, 33, 17, 9, KCL_NO_TRANS, KCL_TRANS);
+        kcl_context_free(next);
+        /* the option and the environment still decide first */
+        kcl_context_options opt = {.cache_dir = dir,
+                                   .gemm = kcl ? KCL_GEMM_CLBLAST : KCL_GEMM_KCL};
+        CHECK_OK(NULL, kcl_context_create(&next, &opt));
+        assert_int_equal(kcl_context_gemm(next), kcl ? KCL_GEMM_CLBLAST : KCL_GEMM_KCL);
+        kcl_context_free(next);
+        setenv("KCL_GEMM", kcl ? "clblast" : "kcl", 1);
+        next = context_in(dir);
+        assert_int_equal(kcl_context_gemm(next), kcl ? KCL_GEMM_CLBLAST : KCL_GEMM_KCL);
+        kcl_context_free(next);
+        unsetenv("KCL_GEMM");
+    }
+    kcl_context_free(ctx);
+    setenv("KCL_GEMM", saved, 1);
+    free(saved);
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Files that are not a valid tuning file for this device are ignored whole:
  * the context is created, loads the shipped set (or none), and GEMM is right.
  * A well-formed set CLBlast refuses (parameters missing) is loaded but skipped. */
@@ -357,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_gemm_as_created),
         cmocka_unit_test(test_gemm_shipped_sets_both_kernels),
         cmocka_unit_test(test_store_and_load),
+        cmocka_unit_test(test_stored_engine),
         cmocka_unit_test(test_corrupt_file_ignored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
