@@ -73,19 +73,26 @@ static void check_gemm(kcl_context *ctx, int m, int n, int k, kcl_trans ta, kcl_
 }
 
 /* Shapes around the tile sizes (1, odd, just past a multiple of 32, the MLP's
- * 10-unit layer) in all four transpose combinations. */
-static void check_all(kcl_context *ctx)
+ * 10-unit layer), fewer on the simulator. */
+static const int (*shapes_of(kcl_context *ctx, size_t *count))[3]
 {
-    static const int full[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {64, 64, 64},
-                                  {128, 10, 128}, {130, 70, 257}};
+    static const int full[][3] = {{1, 1, 1},      {7, 5, 3},    {33, 17, 65},
+                                  {64, 64, 64},   {96, 72, 80}, {128, 10, 128},
+                                  {130, 70, 257}};
     static const int small[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 20}};
     int sim = test_on_simulator(ctx);
-    size_t count = sim ? sizeof small / sizeof *small : sizeof full / sizeof *full;
+    *count = sim ? sizeof small / sizeof *small : sizeof full / sizeof *full;
+    return sim ? small : full;
+}
+
+/* Every shape of shapes_of in all four transpose combinations. */
+static void check_all(kcl_context *ctx)
+{
+    size_t count;
+    const int(*shapes)[3] = shapes_of(ctx, &count);
     for (size_t s = 0; s < count; s++)
-        for (int t = 0; t < 4; t++) {
-            const int *d = sim ? small[s] : full[s];
-            check_gemm(ctx, d[0], d[1], d[2], t & 1, (t >> 1) & 1);
-        }
+        for (int t = 0; t < 4; t++)
+            check_gemm(ctx, shapes[s][0], shapes[s][1], shapes[s][2], t & 1, (t >> 1) & 1);
 }
 
 /* ------------------------------------------------------------ the format -- */
@@ -197,31 +204,50 @@ static int local_memory_too_small(kcl_context *ctx)
     return refused;
 }
 
-/* Each shipped set on this device whatever its name, once with every product
- * on the indirect kernel and once on the direct one, so both tuned kernels
- * are checked (under Oclgrind too: out-of-bounds accesses, races; there the
- * direct kernel of a set needing more local memory than Oclgrind's is
- * skipped). */
-static void test_gemm_shipped_sets_both_kernels(void **state)
+/* A set's switch between CLBlast's kernels (GemmRoutine's
+ * XGEMM_MIN_INDIRECT_SIZE): products with m*n*k below its cube run on the
+ * direct kernel, the others on the indirect one. */
+static unsigned long long indirect_from(const kcl_tuning *t)
+{
+    for (size_t s = 0; s < t->count; s++)
+        for (size_t i = 0; i < t->sets[s].count; i++)
+            if (strcmp(t->sets[s].names[i], "XGEMM_MIN_INDIRECT_SIZE") == 0)
+                return t->sets[s].values[i];
+    fail_msg("no XGEMM_MIN_INDIRECT_SIZE in the set");
+    return 0;
+}
+
+/* Each distinct shipped set on this device whatever its name, with its own
+ * switch between CLBlast's kernels: on a device (not the simulator) check_all's
+ * shapes fall on both sides of it (asserted), so both tuned kernels multiply,
+ * edge tiles included. Under Oclgrind (out-of-bounds accesses, races) only its
+ * small shapes run, all on the direct kernel, and a set needing more local
+ * memory than Oclgrind has is skipped. One CLBlast program per set: each
+ * program costs a minute of PoCL compilation with a cold cache. */
+static void test_gemm_shipped_sets(void **state)
 {
     (void)state;
-    for (size_t i = n_shipped; i-- > 0;)   /* backwards: see test_shipped_sets_accepted */
-        for (int direct = 0; direct < 2 && !repeated_set(i); direct++) {
-            kcl_context *ctx = test_context();
-            kcl_tuning t;
-            assert_int_equal(kcl__tuning_parse(kcl__tuning_defaults[i].text, &t), 0);
-            kcl_tuning_set routine = {.kernel = "GemmRoutine", .count = 1,
-                                      .names = {"XGEMM_MIN_INDIRECT_SIZE"},
-                                      .values = {direct ? 1u << 20 : 1u}};
-            assert_int_equal(kcl__tuning_put(&t, &routine), 0);
-            assert_int_equal(kcl__tuning_override(kcl__tuning_device(ctx), &t), t.count);
-            if (local_memory_too_small(ctx))
-                print_message("# set %zu, %s kernel: too little local memory here, skipped\n",
-                              i, direct ? "direct" : "indirect");
-            else
-                check_all(ctx);
-            kcl_context_free(ctx);
-        }
+    for (size_t i = n_shipped; i-- > 0;) {   /* backwards: see test_shipped_sets_accepted */
+        if (repeated_set(i))
+            continue;
+        kcl_context *ctx = test_context();
+        kcl_tuning t;
+        assert_int_equal(kcl__tuning_parse(kcl__tuning_defaults[i].text, &t), 0);
+        size_t count, sides[2] = {0, 0};
+        const int(*shapes)[3] = shapes_of(ctx, &count);
+        unsigned long long cube = indirect_from(&t) * indirect_from(&t) * indirect_from(&t);
+        for (size_t s = 0; s < count; s++)
+            sides[(unsigned long long)shapes[s][0] * shapes[s][1] * shapes[s][2] >= cube]++;
+        if (!test_on_simulator(ctx) && (sides[0] < 2 || sides[1] < 2))
+            fail_msg("set %zu: %zu shapes on the direct kernel, %zu on the indirect one", i,
+                     sides[0], sides[1]);
+        assert_int_equal(kcl__tuning_override(kcl__tuning_device(ctx), &t), t.count);
+        if (local_memory_too_small(ctx))
+            print_message("# set %zu: too little local memory here, skipped\n", i);
+        else
+            check_all(ctx);
+        kcl_context_free(ctx);
+    }
 }
 
 /* ---------------------------------------------------------- stored files -- */
@@ -285,22 +311,27 @@ static void test_store_and_load(void **state)
 }
 
 /* The "Engine" line kcl-tune stores decides the engine of a context that
- * neither its options nor $KCL_GEMM decide; CLBlast never sees the line. */
+ * neither its options nor $KCL_GEMM decide; CLBlast never sees the line. The
+ * stored CLBlast parameters are the device's shipped ones (if any), so that
+ * CLBlast's programs are those test_gemm_as_created compiled. */
 static void test_stored_engine(void **state)
 {
     (void)state;
-    kcl_tuning t;
-    assert_int_equal(kcl__tuning_parse("Engine KCL=1\nGemmRoutine XGEMM_MIN_INDIRECT_SIZE=77\n",
-                                       &t), 0);
-    assert_int_equal(kcl__tuning_engine(&t), KCL_GEMM_KCL);
     char dir[] = "/tmp/kcl-test-tuning-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char *saved = strdup(getenv("KCL_GEMM"));
     unsetenv("KCL_GEMM");
     kcl_context *ctx = context_in(dir);
-    assert_int_equal(kcl__tuning_override(kcl__tuning_device(ctx), &t), 1);
+    kcl_tuning t;
+    kcl_tuning_source source = kcl__tuning_load(ctx, &t);
+    assert_true(source == KCL_TUNING_SHIPPED || source == KCL_TUNING_NONE);
+    size_t clblast_sets = t.count;
+    kcl_tuning_set engine = {.kernel = "Engine", .count = 1, .names = {"KCL"}, .values = {1}};
+    assert_int_equal(kcl__tuning_put(&t, &engine), 0);
+    assert_int_equal(kcl__tuning_engine(&t), KCL_GEMM_KCL);
+    assert_int_equal(kcl__tuning_override(kcl__tuning_device(ctx), &t), clblast_sets);
     for (int kcl = 0; kcl < 2; kcl++) {
-        t.sets[0].values[0] = (size_t)kcl;
+        t.sets[clblast_sets].values[0] = (size_t)kcl;
         assert_int_equal(kcl__tuning_engine(&t), kcl ? KCL_GEMM_KCL : KCL_GEMM_CLBLAST);
         CHECK_OK(ctx, kcl__tuning_store(ctx, &t));
         kcl_context *next = context_in(dir);
@@ -396,7 +427,7 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_malformed),
         cmocka_unit_test(test_shipped_sets_accepted),
         cmocka_unit_test(test_gemm_as_created),
-        cmocka_unit_test(test_gemm_shipped_sets_both_kernels),
+        cmocka_unit_test(test_gemm_shipped_sets),
         cmocka_unit_test(test_store_and_load),
         cmocka_unit_test(test_stored_engine),
         cmocka_unit_test(test_corrupt_file_ignored),
