@@ -95,6 +95,64 @@ static void check_all(kcl_context *ctx)
             check_gemm(ctx, shapes[s][0], shapes[s][1], shapes[s][2], t & 1, (t >> 1) & 1);
 }
 
+/* ------------------------------------------------------ training curve -- */
+
+/* A 80-72-10 MLP (ReLU, softmax, Adam) trained `curve_steps` steps on one
+ * batch of 96: its forward product, 96x72x80, lies above the shipped sets'
+ * switch (indirect kernel) and below CLBlast's generic one (direct kernel),
+ * so tuning changes which kernel multiplies; the 10-unit layer's products
+ * stay on the direct kernel, with other parameters when tuned. */
+enum { curve_steps = 25, curve_batch = 96, curve_in = 80, curve_hidden = 72, curve_classes = 10 };
+
+/* The untuned curve, recorded by the first test (CLBlast's overrides last for
+ * the process, so only the first can run untuned); has_untuned_curve: it was. */
+static float untuned_curve[curve_steps];
+static int has_untuned_curve;
+
+static void train_curve(kcl_context *ctx, float *losses)
+{
+    kcl_model *m;
+    CHECK_OK(ctx, kcl_sequential(ctx, &m));
+    CHECK_OK(ctx, kcl_model_add(m, kcl_layer_dense(curve_hidden, .input_dim = curve_in,
+                                                   .activation = "relu",
+                                                   .kernel_initializer =
+                                                       kcl_init_glorot_uniform(.seed = 5))));
+    CHECK_OK(ctx, kcl_model_add(m, kcl_layer_dense(curve_classes, .activation = "softmax",
+                                                   .kernel_initializer =
+                                                       kcl_init_glorot_uniform(.seed = 6))));
+    CHECK_OK(ctx, kcl_compile(m, kcl_adam(.learning_rate = 1e-2f),
+                              "sparse_categorical_crossentropy", NULL));
+    float *x = test_random((size_t)curve_batch * curve_in, 11), y[curve_batch];
+    for (int i = 0; i < curve_batch; i++)
+        y[i] = (float)((i * 7 + (x[i * curve_in] > 0)) % curve_classes);
+    int64_t sx[2] = {curve_batch, curve_in}, sy[1] = {curve_batch};
+    kcl_tensor *tx, *ty;
+    CHECK_OK(ctx, kcl_tensor_from_host(ctx, 2, sx, x, &tx));
+    CHECK_OK(ctx, kcl_tensor_from_host(ctx, 1, sy, y, &ty));
+    for (int step = 0; step < curve_steps; step++)
+        CHECK_OK(ctx, kcl_train_on_batch(m, &tx, &ty, &losses[step], 1));
+    /* it learns: Adam at 1e-2 halves the loss of this batch within 25 steps */
+    if (!(losses[curve_steps - 1] < 0.5f * losses[0]))
+        fail_msg("loss %g after %d steps, %g at the start", losses[curve_steps - 1],
+                 curve_steps, losses[0]);
+    kcl_tensor_free(tx);
+    kcl_tensor_free(ty);
+    kcl_model_free(m);
+    free(x);
+}
+
+/* Two curves agree step by step within float tolerance: kernels may sum a
+ * product's terms in different orders, a relative 1e-6 per step at most,
+ * which 25 Adam steps could grow to about 1e-5. (On PoCL here the three
+ * curves are identical: every kernel sums over k in order with fma.) */
+static void check_same_curve(const char *what, const float *got, const float *want)
+{
+    for (int step = 0; step < curve_steps; step++)
+        if (!(fabsf(got[step] - want[step]) <= 1e-4f * fabsf(want[step]) + 1e-6f))
+            fail_msg("%s: loss %.9g at step %d, untuned CLBlast %.9g", what, got[step], step,
+                     want[step]);
+}
+
 /* ------------------------------------------------------------ the format -- */
 
 static void test_parse_and_format(void **state)
@@ -164,6 +222,7 @@ static void test_shipped_sets_accepted(void **state)
 
 /* ----------------------------------------------------- GEMM with tunings -- */
 
+/* Untuned CLBlast: products, and the training curve later tests compare with. */
 static void test_gemm_without_tuning(void **state)
 {
     (void)state;
@@ -173,6 +232,10 @@ static void test_gemm_without_tuning(void **state)
     assert_int_equal(kcl__tuning_load(ctx, &t), KCL_TUNING_DISABLED);
     unsetenv("KCL_NO_TUNING");
     check_all(ctx);
+    if (!test_on_simulator(ctx)) {   /* minutes there, and no kernel it lacks */
+        train_curve(ctx, untuned_curve);
+        has_untuned_curve = 1;
+    }
     kcl_context_free(ctx);
 }
 
@@ -186,6 +249,32 @@ static void test_gemm_as_created(void **state)
     assert_true(source == KCL_TUNING_SHIPPED || source == KCL_TUNING_NONE);
     check_all(ctx);
     kcl_context_free(ctx);
+}
+
+/* Tuning changes no result beyond float tolerance: the training curve with
+ * the parameters a context applies (shipped, on this machine's PoCL) and with
+ * kcl's own kernel is the untuned one's. */
+static void test_training_unchanged_by_tuning(void **state)
+{
+    (void)state;
+    if (!has_untuned_curve)
+        skip();   /* test_gemm_without_tuning filtered out, or on the simulator */
+    float curve[curve_steps];
+    for (int engine = 0; engine < 2; engine++) {
+        kcl_context_options opt = {.disable_disk_cache = 1,
+                                   .gemm = engine ? KCL_GEMM_KCL : KCL_GEMM_CLBLAST};
+        kcl_context *ctx;
+        CHECK_OK(NULL, kcl_context_create(&ctx, &opt));
+        kcl_tuning t;
+        kcl_tuning_source source = kcl__tuning_load(ctx, &t);
+        assert_true(source == KCL_TUNING_SHIPPED || source == KCL_TUNING_NONE);
+        train_curve(ctx, curve);
+        kcl_queue_stats q;
+        CHECK_OK(ctx, kcl_queue_stats_get(ctx, &q));
+        assert_true(engine ? q.blas_calls == 0 : q.blas_calls >= 3 * curve_steps);
+        check_same_curve(engine ? "kcl's kernel" : "tuned CLBlast", curve, untuned_curve);
+        kcl_context_free(ctx);
+    }
 }
 
 /* Whether the device refuses the applied parameters for lack of local memory
@@ -427,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_malformed),
         cmocka_unit_test(test_shipped_sets_accepted),
         cmocka_unit_test(test_gemm_as_created),
+        cmocka_unit_test(test_training_unchanged_by_tuning),
         cmocka_unit_test(test_gemm_shipped_sets),
         cmocka_unit_test(test_store_and_load),
         cmocka_unit_test(test_stored_engine),
