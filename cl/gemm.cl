@@ -175,6 +175,99 @@ GEMM_KERNEL(gemm_tn, items_b, true)
 GEMM_KERNEL(gemm_nt_narrow, items_bt, false)
 GEMM_KERNEL(gemm_tt_narrow, items_bt, true)
 
+// ---------------------------------------------------------- narrow op(B) --
+// A transposed times a B of fewer than 16 columns (a layer of few units: its
+// weight gradient, X^T times dY): 16-wide rows of op(B) would leave lanes
+// idle, so here the lanes run down C's rows instead. op(A)'s column p is row p
+// of A, 16 rows of C side by side; each work-item keeps 16 rows x W columns of
+// C, one vector per column, and per step p broadcasts B[p, j] into each
+// column's FMA. W is a kernel's constant (gemm_tn_columns_1 .. _8, the host
+// picks the width that splits n evenly, at most TILE_M so that the
+// accumulators fit the registers as the tiles above do): a column test inside
+// the loop would cost more than its FMA. Columns past n read clamped (valid)
+// elements and are not stored, and so are rows past m.
+
+#define FOR_COLS_1(X) X(0)
+#define FOR_COLS_2(X) FOR_COLS_1(X) X(1)
+#define FOR_COLS_3(X) FOR_COLS_2(X) X(2)
+#define FOR_COLS_4(X) FOR_COLS_3(X) X(3)
+#define FOR_COLS_5(X) FOR_COLS_4(X) X(4)
+#define FOR_COLS_6(X) FOR_COLS_5(X) X(5)
+#define FOR_COLS_7(X) FOR_COLS_6(X) X(6)
+#define FOR_COLS_8(X) FOR_COLS_7(X) X(7)
+#define COL_INDEX(q) const uint col##q = min(j0 + q, g->n - 1);
+#define COL_STEP(q) acc##q = fma(av, (float16)b[(size_t)p * g->ldb + col##q], acc##q);
+#define COL_STORE(q)                                                                        \
+    if (j0 + q < g->n)                                                                      \
+        store_column(g, c + (size_t)i0 * g->ldc + j0 + q, rows, acc##q);
+
+// Column j of C's 16 rows from i0 (`rows` of them inside C), ldc apart.
+inline void store_column(const kcl_gemm_args *g, __global float *c, const uint rows,
+                         const float16 acc)
+{
+    float v[16];
+    vstore16(acc, 0, v);
+    const float alpha = g->alpha, beta = g->beta;
+    for (uint l = 0; l < rows; l++) {
+        __global float *out = c + (size_t)l * g->ldc;
+        *out = beta == 0.0f ? alpha * v[l] : alpha * v[l] + beta * *out;
+    }
+}
+
+// Every step p with op(A)'s 16 elements given by COLUMN (two loops rather
+// than a choice inside one, which costs a third of the time).
+#define COLUMN_STEPS(W, COLUMN)                                                             \
+    for (uint p = 0; p < g->k; p++) {                                                       \
+        const float16 av = (COLUMN);                                                        \
+        FOR_COLS_##W(COL_STEP)                                                              \
+    }
+
+// Work-item (x, y, z): columns W * x onwards, rows 16 * tiles * y onwards,
+// product z; A is k x m (lda apart), B k x n (ldb apart).
+#define GEMM_TN_COLUMNS(W)                                                                  \
+    __kernel void gemm_tn_columns_##W(const kcl_gemm_args args, __global const float *a,    \
+                                      __global const float *b, __global float *c)           \
+    {                                                                                       \
+        const kcl_gemm_args *g = &args;                                                     \
+        const uint j0 = (uint)get_global_id(0) * W;                                         \
+        const uint first = (uint)get_global_id(1) * 16 * g->tiles;                          \
+        if (j0 >= g->n || first >= g->m)                                                    \
+            return;                                                                         \
+        const ulong z = get_global_id(2);                                                   \
+        a += g->off[0] + z * g->stride[0];                                                  \
+        b += g->off[1] + z * g->stride[1];                                                  \
+        c += g->off[2] + z * g->stride[2];                                                  \
+        FOR_COLS_##W(COL_INDEX)                                                             \
+        for (uint i0 = first; i0 < g->m && i0 < first + 16 * g->tiles; i0 += 16) {          \
+            const uint rows = min(16u, g->m - i0);                                          \
+            FOR_COLS_##W(ACC_ZERO)                                                          \
+            if (rows == 16)                                                                 \
+                COLUMN_STEPS(W, vload16(0, a + (size_t)p * g->lda + i0))                    \
+            else                                                                            \
+                COLUMN_STEPS(W, column_part(g, a + (size_t)p * g->lda, i0))                 \
+            FOR_COLS_##W(COL_STORE)                                                         \
+        }                                                                                   \
+    }
+
+// Elements i0 .. i0 + 15 of a row of A (m of them), those past m repeating
+// the last.
+inline float16 column_part(const kcl_gemm_args *g, __global const float *row, const uint i0)
+{
+    float e[16];
+    for (uint l = 0; l < 16; l++)
+        e[l] = row[min(i0 + l, g->m - 1)];
+    return vload16(0, e);
+}
+
+GEMM_TN_COLUMNS(1)
+GEMM_TN_COLUMNS(2)
+GEMM_TN_COLUMNS(3)
+GEMM_TN_COLUMNS(4)
+GEMM_TN_COLUMNS(5)
+GEMM_TN_COLUMNS(6)
+GEMM_TN_COLUMNS(7)
+GEMM_TN_COLUMNS(8)
+
 // ------------------------------------------------------------------ packed --
 // Large products: at inner dimensions of 1024 and more, consecutive steps p
 // of the kernels above read op(B) (and op(A) when transposed) a whole row

@@ -122,6 +122,31 @@ static void test_other_tile_rows(void **state)
     (void)state;
 }
 
+/* A transposed times a B of 1 to 15 columns: kcl's kernel runs these with the
+ * lanes down C's rows, in blocks of 1 to 8 columns (at most the tile height)
+ * that split n evenly; 37 rows leave a partial block of 5, 1000 rows make
+ * several blocks per work-item. Both tile heights, so every width runs. */
+static void narrow_cases(kcl_context *ctx)
+{
+    for (int n = 1; n < 16; n++) {
+        run_case(ctx, 1, 0, (gemm_case){37, n, 19}, -0.75f, 1.5f);
+        run_case(ctx, 1, 0, (gemm_case){1, n, 3}, 1.0f, 0.0f);
+    }
+    if (!test_on_simulator(ctx))
+        run_case(ctx, 1, 0, (gemm_case){1000, 10, 130}, 1.0f, 0.0f);
+}
+
+static void test_narrow_columns(void **state)
+{
+    narrow_cases(*state);
+    kcl_context_options opt = {.disable_disk_cache = 1, .gemm = KCL_GEMM_KCL};
+    kcl_context *ctx;
+    CHECK_OK(NULL, kcl_context_create(&ctx, &opt));
+    kcl__gemm_tile_rows(ctx, ctx->gemm_rows == 8 ? 4 : 8);
+    narrow_cases(ctx);
+    kcl_context_free(ctx);
+}
+
 static void test_beta_zero_ignores_nan(void **state)
 {
     kcl_context *ctx = *state;
@@ -235,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_alpha_beta),
         cmocka_unit_test(test_packed),
         cmocka_unit_test(test_other_tile_rows),
+        cmocka_unit_test(test_narrow_columns),
         cmocka_unit_test(test_beta_zero_ignores_nan),
         cmocka_unit_test(test_k_zero_scales),
         cmocka_unit_test(test_shape_mismatch),
