@@ -421,6 +421,9 @@ typedef struct kcl_memory_stats {
     size_t in_use;               /* bytes of device memory held by live tensors */
     size_t peak;                 /* most in_use since creation or kcl_memory_reset_peak */
     size_t pooled;               /* bytes kept for reuse by later tensors */
+    /* most in_use + pooled since creation or kcl_memory_reset_peak: the device
+     * memory kcl held at once (all of it comes from the pool) */
+    size_t peak_held;
 } kcl_memory_stats;
 
 kcl_status kcl_memory_stats_get(const kcl_context *ctx, kcl_memory_stats *stats);

@@ -108,6 +108,7 @@ typedef struct kcl_pool {
     size_t free_bytes;           /* held in free blocks */
     size_t used_bytes;           /* held by live tensors */
     size_t peak_bytes;           /* most used_bytes since creation or the last reset */
+    size_t peak_held_bytes;      /* most used_bytes + free_bytes, the same span */
 } kcl_pool;
 
 kcl_status kcl__pool_alloc(kcl_context *ctx, size_t bytes, cl_mem *mem, size_t *got);

@@ -30,6 +30,8 @@ static void account(kcl_pool *pool, size_t bytes)
     pool->used_bytes += bytes;
     if (pool->used_bytes > pool->peak_bytes)
         pool->peak_bytes = pool->used_bytes;
+    if (pool->used_bytes + pool->free_bytes > pool->peak_held_bytes)
+        pool->peak_held_bytes = pool->used_bytes + pool->free_bytes;
 }
 
 kcl_status kcl__pool_alloc(kcl_context *ctx, size_t bytes, cl_mem *mem, size_t *got)
@@ -114,11 +116,14 @@ kcl_status kcl_memory_stats_get(const kcl_context *ctx, kcl_memory_stats *stats)
     stats->in_use = ctx->pool.used_bytes;
     stats->peak = ctx->pool.peak_bytes;
     stats->pooled = ctx->pool.free_bytes;
+    stats->peak_held = ctx->pool.peak_held_bytes;
     return KCL_OK;
 }
 
 void kcl_memory_reset_peak(kcl_context *ctx)
 {
-    if (ctx)
+    if (ctx) {
         ctx->pool.peak_bytes = ctx->pool.used_bytes;
+        ctx->pool.peak_held_bytes = ctx->pool.used_bytes + ctx->pool.free_bytes;
+    }
 }

@@ -268,6 +268,49 @@ static void test_fit_step_never_waits(void **state)
     kcl_model_free(m);
 }
 
+/* Issue 6's memory bound: training the 784-256-128-10 MLP (Adam, batch 128,
+ * a partial last batch, a validation split) holds at most 1.5 times what it
+ * cannot do without: parameters, their gradients and Adam's two slots, and
+ * one batch's input, layer outputs and the gradients of those outputs. What
+ * is held counts the pool's spare buffers too (kcl_memory_stats.peak_held),
+ * on a context of its own so that no other test's buffers are pooled. */
+static void test_fit_memory_within_budget(void **state)
+{
+    (void)state;
+    enum { rows = 1000, batch = 128 };
+    kcl_context *own = test_context();
+    kcl_model *m;
+    CHECK_OK(own, kcl_sequential(own, &m));
+    CHECK_OK(own, kcl_model_add(m, kcl_layer_dense(256, .input_dim = 784, .activation = "relu")));
+    CHECK_OK(own, kcl_model_add(m, kcl_layer_dense(128, .activation = "relu")));
+    CHECK_OK(own, kcl_model_add(m, kcl_layer_dense(10, .activation = "softmax")));
+    CHECK_OK(own, kcl_compile(m, kcl_adam(), "sparse_categorical_crossentropy", "accuracy"));
+    float *pixels = test_random((size_t)rows * 784, 21), labels[rows];
+    for (int i = 0; i < rows; i++)
+        labels[i] = (float)(i % 10);
+    kcl_array x = {pixels, 2, {rows, 784}}, y = {labels, 1, {rows}};
+    kcl_fit_options fo = {.epochs = 2, .batch_size = batch, .verbose = KCL_VERBOSE_SILENT,
+                          .validation_split = 0.1f, .seed = 1};
+    CHECK_OK(own, kcl_fit_arrays(m, 1, &x, 1, &y, &fo, NULL));
+    int64_t params, trainable;
+    CHECK_OK(own, kcl_model_count_params(m, &params, &trainable));
+    assert_int_equal(params, 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+    double budget = 4.0 * (4.0 * (double)params + batch * (784 + 2.0 * (256 + 128 + 10)));
+    kcl_memory_stats mem;
+    CHECK_OK(own, kcl_memory_stats_get(own, &mem));
+    print_message("# peak in use %.2f MiB, held %.2f MiB, budget %.2f MiB: %.2fx\n",
+                  mem.peak / 1048576.0, mem.peak_held / 1048576.0, budget / 1048576.0,
+                  mem.peak_held / budget);
+    assert_true(mem.peak <= mem.peak_held);
+    assert_true(mem.in_use + mem.pooled <= mem.peak_held);
+    if (!(mem.peak_held <= 1.5 * budget))
+        fail_msg("training held %zu bytes of device memory, over 1.5 x %.0f", mem.peak_held,
+                 budget);
+    kcl_model_free(m);
+    free(pixels);
+    kcl_context_free(own);
+}
+
 /* Same seeds, same device: identical weights after training. */
 static void test_determinism(void **state)
 {
@@ -582,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_train_on_batch_sgd_step),
         cmocka_unit_test(test_fit_learns_and_reports),
         cmocka_unit_test(test_fit_step_never_waits),
+        cmocka_unit_test(test_fit_memory_within_budget),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_functional_shared_layer),
         cmocka_unit_test(test_nested_model_as_layer),
