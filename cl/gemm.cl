@@ -277,39 +277,26 @@ GEMM_TN_COLUMNS(8)
 // tiles, each k x TILE_M contiguous, both zero-padded to whole strips and tiles;
 // the product then reads two sequential streams without any edge case.
 
-// Work-item (x, y, z): row y of strip x of matrix z: 16 elements of op(B).
-// tb: B is n x k (op(B) = its transpose); rows of B are ld apart.
-__kernel void gemm_pack_b(const uint k, const uint n, const uint tb,
-                          __global const float *src, const ulong src_off,
-                          const ulong src_stride, const uint ld, __global float *dst)
+// Work-item (x, y, z): step p = y of block x of matrix z, `width` elements
+// (16 for op(B)'s strips, TILE_M for op(A)'s tiles) along the outer
+// dimension (op(B)'s columns, op(A)'s rows; `outer` of them). Element (o, p)
+// of the operand is src[o * ld + p] when outer_major (B transposed, A not),
+// else src[p * ld + o].
+__kernel void gemm_pack(const uint outer, const uint k, const uint width, const uint outer_major,
+                        __global const float *src, const ulong src_off, const ulong src_stride,
+                        const uint ld, __global float *dst)
 {
-    const uint strip = get_global_id(0), p = get_global_id(1);
+    const uint block = get_global_id(0), p = get_global_id(1);
     if (p >= k)
         return;
-    const ulong z = get_global_id(2), strips = (n + TILE_N - 1) / TILE_N;
-    __global const float *b = src + src_off + z * src_stride;
-    __global float *out = dst + ((z * strips + strip) * k + p) * TILE_N;
-    for (uint l = 0; l < TILE_N; l++) {
-        const uint j = strip * TILE_N + l;
-        out[l] = j >= n ? 0.0f : tb ? b[(size_t)j * ld + p] : b[(size_t)p * ld + j];
-    }
-}
-
-// Work-item (x, y, z): column p of tile x of matrix z: 8 elements of op(A).
-// ta: A is k x m (op(A) = its transpose); rows of A are ld apart.
-__kernel void gemm_pack_a(const uint m, const uint k, const uint ta,
-                          __global const float *src, const ulong src_off,
-                          const ulong src_stride, const uint ld, __global float *dst)
-{
-    const uint tile = get_global_id(0), p = get_global_id(1);
-    if (p >= k)
-        return;
-    const ulong z = get_global_id(2), tiles = (m + TILE_M - 1) / TILE_M;
-    __global const float *a = src + src_off + z * src_stride;
-    __global float *out = dst + ((z * tiles + tile) * k + p) * TILE_M;
-    for (uint r = 0; r < TILE_M; r++) {
-        const uint i = tile * TILE_M + r;
-        out[r] = i >= m ? 0.0f : ta ? a[(size_t)p * ld + i] : a[(size_t)i * ld + p];
+    const ulong z = get_global_id(2), blocks = (outer + width - 1) / width;
+    __global const float *m = src + src_off + z * src_stride;
+    __global float *out = dst + ((z * blocks + block) * k + p) * width;
+    for (uint l = 0; l < width; l++) {
+        const uint o = block * width + l;
+        out[l] = o >= outer       ? 0.0f
+                 : outer_major ? m[(size_t)o * ld + p]
+                               : m[(size_t)p * ld + o];
     }
 }
 

@@ -185,17 +185,16 @@ static kcl_status pack(kcl_context *ctx, const kcl_gemm_op *g, int i, scratch *s
     kcl_status st = scratch_for(ctx, g, i, blocks * width * g->k, s);
     if (st)
         return st;
-    cl_uint outer = (cl_uint)rows, k = (cl_uint)g->k, ld = (cl_uint)g->ld[i];
-    cl_uint transposed = i == 0 ? g->ta : g->tb;
+    cl_uint outer = (cl_uint)rows, k = (cl_uint)g->k, w = (cl_uint)width, ld = (cl_uint)g->ld[i];
+    /* A's rows, and B's columns when B is transposed, are rows of storage */
+    cl_uint outer_major = i == 0 ? !g->ta : g->tb;
     cl_ulong off = g->offset[i], stride = (cl_ulong)g->stride[i];
-    /* gemm_pack_a takes (m, k), gemm_pack_b (k, n). */
-    kcl_arg args[] = {i == 0 ? KCL_ARG(outer) : KCL_ARG(k), i == 0 ? KCL_ARG(k) : KCL_ARG(outer),
-                      KCL_ARG(transposed), KCL_ARG(g->mem[i]), KCL_ARG(off), KCL_ARG(stride),
-                      KCL_ARG(ld), KCL_ARG(s->mem)};
+    kcl_arg args[] = {KCL_ARG(outer),    KCL_ARG(k),   KCL_ARG(w),      KCL_ARG(outer_major),
+                      KCL_ARG(g->mem[i]), KCL_ARG(off), KCL_ARG(stride), KCL_ARG(ld),
+                      KCL_ARG(s->mem)};
     size_t global[3], local[3];
     copy_launch(ctx, blocks, g->k, s->count, global, local);
-    const char *name = i == 0 ? "gemm_pack_a" : "gemm_pack_b";
-    return enqueue(ctx, name, sizeof args / sizeof *args, args, global, local);
+    return enqueue(ctx, "gemm_pack", sizeof args / sizeof *args, args, global, local);
 }
 
 static kcl_status packed(kcl_context *ctx, const kcl_gemm_op *g)
