@@ -497,6 +497,16 @@ static int best_switch(const product *ps, const double *direct, const double *in
 
 /* ------------------------------------------------------------------ main -- */
 
+/* GFLOP/s of p at `seconds` a call; "-" where it was not timed (the direct
+ * kernel is tuned on the small products only) or failed. */
+static void print_rate(const product *p, double seconds)
+{
+    if (isfinite(seconds))
+        printf(" %10.1f", flops(p) * 1e-9 / seconds);
+    else
+        printf(" %10s", "-");
+}
+
 static void print_table(const product *ps, const double *base, const double *direct,
                         const double *indirect, int s)
 {
@@ -507,10 +517,13 @@ static void print_table(const product *ps, const double *base, const double *dir
         char label[64];
         snprintf(label, sizeof label, "%dx%dx%d %s%s", p->m, p->n, p->k, p->ta ? "T" : "N",
                  p->tb ? "T" : "N");
-        double f = flops(p) * 1e-9;
         double chosen = mnk(p) < (double)s * s * s ? direct[i] : indirect[i];
-        printf("%-22s %10.1f %10.1f %10.1f %10.1f   GFLOP/s\n", label, f / base[i],
-               f / direct[i], f / indirect[i], f / chosen);
+        printf("%-22s", label);
+        print_rate(p, base[i]);
+        print_rate(p, direct[i]);
+        print_rate(p, indirect[i]);
+        print_rate(p, chosen);
+        printf("   GFLOP/s\n");
     }
 }
 
