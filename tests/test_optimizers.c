@@ -260,7 +260,15 @@ static void run_case(kcl_context *ctx, const opt_case *c)
             grads[k] = upload(ctx, k, g[k]);
         }
         assert_true(fabs(kcl_optimizer_learning_rate(opt) - ro.lr) <= 1e-7 * ro.lr);
+        kcl_queue_stats before, after;
+        CHECK_OK(ctx, kcl_queue_stats_get(ctx, &before));
         CHECK_OK(ctx, kcl_optimizer_apply(opt, NV, vars, grads));
+        CHECK_OK(ctx, kcl_queue_stats_get(ctx, &after));
+        /* Once the slots exist, one launch updates every variable; the norm
+         * clippings first reduce their sums of squares, clipnorm then updates
+         * each variable by itself. */
+        if (s > 0 && c->config.clipnorm == 0 && c->config.global_clipnorm == 0)
+            assert_int_equal(after.kernels - before.kernels, 1);
         for (int k = 0; k < NV; k++)
             kcl_tensor_free(grads[k]);   /* the optimizer may still be using them: allowed */
         ref_clip(&ro, g);
@@ -324,7 +332,13 @@ static void test_many_variables(void **state)
                 ref_update(&ro, ro.lr, s + 1, &ref[k], (size_t)i, g[i]);
             free(g);
         }
+        kcl_queue_stats before, after;
+        CHECK_OK(ctx, kcl_queue_stats_get(ctx, &before));
         CHECK_OK(ctx, kcl_optimizer_apply(opt, MANY, vars, grads));
+        CHECK_OK(ctx, kcl_queue_stats_get(ctx, &after));
+        /* once the slots exist, a launch per eight non-empty variables: 8 + 8 + 2 */
+        if (s > 0)
+            assert_int_equal(after.kernels - before.kernels, 3);
         for (int k = 0; k < MANY; k++)
             kcl_tensor_free(grads[k]);
     }
