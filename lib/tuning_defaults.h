@@ -17,11 +17,13 @@
     "WGD=64\n"                                                                             \
     "GemmRoutine XGEMM_MIN_INDIRECT_SIZE=55\n"
 
-/* The same machine with PoCL generating AVX2 code (POCL_LLVM_CPU_NAME=haswell),
- * kcl-tune --time 300 while other jobs ran: 2.8x CLBlast's defaults by
- * kcl-tune's score (seconds per GFLOP over the MLP products, 512^3, 1024^3).
- * Found on AVX-512 hardware running AVX2 code, not on an AVX2-only CPU, whose
- * caches differ: a start that kcl-tune on the user's machine improves on. */
+/* The same machine with POCL_LLVM_CPU_NAME=haswell, kcl-tune --time 300 while
+ * other jobs ran: 2.8x CLBlast's defaults by kcl-tune's score (seconds per
+ * GFLOP over the MLP products, 512^3, 1024^3). Not found on an AVX2-only CPU,
+ * whose caches differ, nor on pure AVX2 code: PoCL so configured still emits
+ * some 512-bit instructions here (seen in session 4 in its compiled kernels:
+ * zmm beside ymm registers). A start that kcl-tune on the user's machine
+ * improves on; test_tuning checks its results. */
 #define KCL_TUNING_AVX2                                                                    \
     "Xgemm GEMMK=0 KREG=1 KWG=16 KWI=4 MDIMA=8 MDIMC=8 MWG=128 NDIMB=4 NDIMC=4 NWG=64 "     \
     "SA=0 SB=0 STRM=1 STRN=1 VWM=8 VWN=4\n"                                                \
