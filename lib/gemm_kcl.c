@@ -111,7 +111,7 @@ static kcl_status transpose_b(kcl_context *ctx, kcl_gemm_op *g, scratch *s)
     kcl_arg args[] = {KCL_ARG(k),      KCL_ARG(n),  KCL_ARG(g->mem[1]), KCL_ARG(off),
                       KCL_ARG(stride), KCL_ARG(ld), KCL_ARG(s->mem)};
     size_t global[3], local[3];
-    copy_launch(ctx, g->n, g->k, s->count, global, local);
+    copy_launch(ctx, (g->n + tile_n - 1) / tile_n, g->k, s->count, global, local);
     st = enqueue(ctx, "gemm_transpose", sizeof args / sizeof *args, args, global, local);
     g->tb = false;
     g->mem[1] = s->mem;
