@@ -190,6 +190,12 @@ static void test_large(void **state)
      * transposes B in a separate pass (once: B is shared by the batch). */
     const mm_case wide = {3, 2, {2, 3, 5}, {5, 40}};
     run_case(ctx, &wide, 1, 1e-5);
+    /* the same with a B per batch: one transpose launch for both matrices */
+    const mm_case wide_batched = {3, 3, {2, 3, 5}, {2, 5, 40}};
+    run_case(ctx, &wide_batched, 1, 1e-5);
+    /* dB = Aᵀ·G with 6 columns, kcl's row-wise kernel for few columns, per batch */
+    const mm_case narrow_batched = {3, 3, {2, 20, 9}, {2, 9, 6}};
+    run_case(ctx, &narrow_batched, 1, 1e-5);
 }
 
 /* Second order through the flagged products: with L = sum(W * (A·B)),
