@@ -44,14 +44,13 @@ typedef struct kcl_gemm_args {
 // Element (i, p) of op(A).
 #define A_AT(i, p) (ta ? a[(size_t)(p) * g->lda + (i)] : a[(size_t)(i) * g->lda + (p)])
 
-// Row p of B (not transposed), columns j0 .. j0 + 15; columns past n repeat
-// column n - 1.
-inline float16 row_of_b(const kcl_gemm_args *g, __global const float *b, const uint p,
-                        const uint j0)
+// Elements from .. from + 15 of a run of `count` (a row of B, or of a
+// transposed A), those past its end repeating the last.
+inline float16 clamped_run(__global const float *run, const uint from, const uint count)
 {
     float v[TILE_N];
     for (uint l = 0; l < TILE_N; l++)
-        v[l] = b[(size_t)p * g->ldb + min(j0 + l, g->n - 1)];
+        v[l] = run[min(from + l, count - 1)];
     return vload16(0, v);
 }
 
@@ -102,7 +101,7 @@ inline void tile_global(const bool ta, const kcl_gemm_args *g, __global const fl
     FOR_ROWS(ROW_INDEX)
     FOR_ROWS(ACC_ZERO)
     ACCUMULATE(0, fast, vload16(0, b + (size_t)p * g->ldb + j0))
-    ACCUMULATE(fast, g->k, row_of_b(g, b, p, j0))
+    ACCUMULATE(fast, g->k, clamped_run(b + (size_t)p * g->ldb, j0, g->n))
     FOR_ROWS(ACC_STORE)
 }
 
@@ -244,20 +243,10 @@ inline void store_column(const kcl_gemm_args *g, __global float *c, const uint r
             if (rows == 16)                                                                 \
                 COLUMN_STEPS(W, vload16(0, a + (size_t)p * g->lda + i0))                    \
             else                                                                            \
-                COLUMN_STEPS(W, column_part(g, a + (size_t)p * g->lda, i0))                 \
+                COLUMN_STEPS(W, clamped_run(a + (size_t)p * g->lda, i0, g->m))              \
             FOR_COLS_##W(COL_STORE)                                                         \
         }                                                                                   \
     }
-
-// Elements i0 .. i0 + 15 of a row of A (m of them), those past m repeating
-// the last.
-inline float16 column_part(const kcl_gemm_args *g, __global const float *row, const uint i0)
-{
-    float e[16];
-    for (uint l = 0; l < 16; l++)
-        e[l] = row[min(i0 + l, g->m - 1)];
-    return vload16(0, e);
-}
 
 GEMM_TN_COLUMNS(1)
 GEMM_TN_COLUMNS(2)
